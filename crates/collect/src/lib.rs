@@ -1,1 +1,155 @@
-//! placeholder
+//! Random-policy collection of AtariARI frames and RAM labels into the lock-free frame store,
+//! the AtariARI filters, and datasets on disk (manifest + safetensors shards).
+//!
+//! The pieces: [`collector`] drives N worker threads over a fixed set of seeded environment
+//! streams; [`filters`] applies the episode-length, entropy and test-dedup rules;
+//! [`dataset`] writes and reads the on-disk format; [`bench`] measures collection against a
+//! bare ALE loop.
+
+pub mod bench;
+pub mod collector;
+pub mod dataset;
+mod error;
+pub mod filters;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use dimua_atari::Rom;
+use dimua_buffer::{FrameStore, SplitRule, StoreSpec};
+
+pub use collector::{
+    collect_into, derive_seed, spawn_collection, CollectProgress, CollectSpec, CollectStats,
+    CollectionHandle,
+};
+pub use dataset::{Dataset, Manifest};
+pub use error::CollectError;
+
+/// Everything `dimua collect` needs to write a dataset.
+#[derive(Debug, Clone)]
+pub struct DatasetRequest {
+    /// What to collect.
+    pub spec: CollectSpec,
+    /// Train/val/test weights per block of episodes.
+    pub split: SplitRule,
+    /// Episodes must be longer than this many frames.
+    pub min_episode_length: usize,
+    /// Labels whose entropy (nats) is below this are dropped.
+    pub entropy_threshold: f64,
+    /// Drop test frames identical to a train/val frame.
+    pub dedup_test: bool,
+    /// Target bytes of frame data per shard.
+    pub shard_bytes: usize,
+    /// Output directory.
+    pub out: PathBuf,
+    /// Replace a non-empty output directory.
+    pub force: bool,
+}
+
+impl DatasetRequest {
+    /// A request with the AtariARI defaults (probe split 7/1/2, length > 64, entropy 0.6 nats,
+    /// test dedup on).
+    pub fn new(spec: CollectSpec, out: PathBuf) -> Self {
+        DatasetRequest {
+            spec,
+            split: SplitRule {
+                train: 7,
+                val: 1,
+                test: 2,
+            },
+            min_episode_length: filters::MIN_EPISODE_LEN,
+            entropy_threshold: filters::ENTROPY_THRESHOLD,
+            dedup_test: true,
+            shard_bytes: dataset::DEFAULT_SHARD_BYTES,
+            out,
+            force: false,
+        }
+    }
+}
+
+/// Creates an empty frame store sized for `spec` (capacity = requested frames).
+pub fn store_for(spec: &CollectSpec, split: SplitRule) -> Result<Arc<FrameStore>, CollectError> {
+    let label_bytes = dimua_atari::labels(spec.game).map_or(0, |l| l.len());
+    Ok(FrameStore::new(StoreSpec {
+        capacity_frames: spec.frames,
+        frame_bytes: spec.frame_bytes(),
+        label_bytes,
+        split,
+        seed: spec.seed,
+    })?)
+}
+
+/// Collects a dataset and writes it to `request.out`. On error or interruption nothing that
+/// looks like a complete dataset is left behind.
+pub fn collect_dataset(
+    request: &DatasetRequest,
+    rom: &Rom,
+    progress: &CollectProgress,
+) -> Result<(Manifest, CollectStats), CollectError> {
+    request.spec.validate()?;
+    request.split.validate()?;
+    dataset::prepare_output_dir(&request.out, request.force)?;
+    let store = store_for(&request.spec, request.split)?;
+    let stats = collect_into(&request.spec, rom, &store, progress)?;
+
+    let (mut episodes, mut counts) =
+        filters::plan_episodes(store.episodes(), request.min_episode_length);
+    if episodes.is_empty() {
+        return Err(CollectError::InvalidRequest {
+            reason: format!(
+                "no episode longer than {} frames among {} collected frames: ask for more --frames \
+                 (or fewer --streams, so each stream runs longer)",
+                request.min_episode_length, request.spec.frames
+            ),
+        });
+    }
+    let entropies = filters::label_entropies(&store, &episodes);
+    let all = dataset::label_specs(request.spec.game, &entropies);
+    let mut kept = Vec::new();
+    let mut columns = Vec::new();
+    let mut dropped = Vec::new();
+    for (col, spec) in all.into_iter().enumerate() {
+        if spec.entropy >= request.entropy_threshold {
+            kept.push(spec);
+            columns.push(col);
+        } else {
+            dropped.push(spec);
+        }
+    }
+    if request.dedup_test {
+        filters::dedup_test_frames(&store, &mut episodes, &mut counts);
+    }
+    let [h, w, c] = [210, 160, if request.spec.color { 3 } else { 1 }];
+    let meta = dataset::DatasetMeta {
+        game: request.spec.game,
+        rom_md5: rom.md5.clone(),
+        seed: request.spec.seed,
+        streams: request.spec.streams,
+        frames_collected: request.spec.frames as u64,
+        frame_shape: [h, w, c],
+        split: dataset::SplitEntry {
+            train: request.split.train,
+            val: request.split.val,
+            test: request.split.test,
+            rule: "whole episodes; within each stream, episode k takes slot k mod B of a \
+                   permutation of the block's splits seeded by (seed, stream, k / B), \
+                   B = train + val + test"
+                .into(),
+        },
+        min_episode_length: request.min_episode_length,
+        entropy_threshold: request.entropy_threshold,
+        filtered: counts,
+    };
+    let manifest = dataset::write_dataset(
+        &request.out,
+        &store,
+        &episodes,
+        kept,
+        dropped,
+        &columns,
+        &meta,
+        request.shard_bytes,
+        &progress.stop,
+    )?;
+    Ok((manifest, stats))
+}

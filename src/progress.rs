@@ -1,0 +1,40 @@
+//! Progress bars and Ctrl-C handling shared by the long-running commands.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Installs the Ctrl-C handler: the first Ctrl-C asks the running job to stop cleanly (it
+/// removes partial outputs); a second one exits at once.
+pub fn install_interrupt_handler() {
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: stopping and removing partial output (Ctrl-C again to abort)");
+    });
+}
+
+/// True once Ctrl-C was pressed.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// A progress bar over `total` units named `unit`, hidden when stderr is not a terminal.
+pub fn bar(total: u64, message: &str, unit: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    let template = format!(
+        "{{msg:>10}} [{{bar:32}}] {{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}}) {{prefix}}"
+    );
+    bar.set_style(
+        ProgressStyle::with_template(&template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(message.to_string());
+    bar.enable_steady_tick(Duration::from_millis(250));
+    bar
+}
