@@ -1,0 +1,243 @@
+//! End-to-end tests of `dimua collect` / `dimua games` / `dimua roms` through the real binary:
+//! real emulator, canonical ROMs (Pong's bundled dump is the canonical one), datasets on disk.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use dimua_collect::Dataset;
+
+fn dimua() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_dimua"))
+}
+
+fn run(args: &[&str]) -> Output {
+    dimua().args(args).output().expect("dimua runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn collect(out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["collect", "--game", "pong", "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+fn shard_hashes(dir: &Path) -> Vec<(String, String)> {
+    let m = Dataset::read_manifest(dir).expect("manifest");
+    m.shards.into_iter().map(|s| (s.file, s.sha256)).collect()
+}
+
+#[test]
+fn same_seed_gives_identical_shards_with_1_and_4_threads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("t1");
+    let b = tmp.path().join("t4");
+    let c = tmp.path().join("other-seed");
+    let common = [
+        "--frames", "1200", "--streams", "4", "--seed", "7", "--shard-mib", "4",
+    ];
+    for (dir, threads, seed) in [(&a, "1", "7"), (&b, "4", "7"), (&c, "2", "8")] {
+        let mut args: Vec<&str> = common.to_vec();
+        args[5] = seed;
+        args.extend(["--threads", threads]);
+        let out = collect(dir, &args);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let ha = shard_hashes(&a);
+    assert!(ha.len() > 1, "expected several shards, got {ha:?}");
+    assert_eq!(ha, shard_hashes(&b), "thread count changed the data");
+    assert_ne!(ha, shard_hashes(&c), "a different seed gave the same data");
+    // The manifests match byte for byte too (no timestamps, no thread-dependent order).
+    assert_eq!(
+        std::fs::read(a.join("manifest.json")).unwrap(),
+        std::fs::read(b.join("manifest.json")).unwrap()
+    );
+}
+
+#[test]
+fn dataset_round_trips_and_is_consistent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ds");
+    let out = collect(&dir, &["--frames", "800", "--streams", "2", "--threads", "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ds = Dataset::open(&dir).expect("reads back");
+    let m = &ds.manifest;
+    assert_eq!(m.game, "pong");
+    assert_eq!(m.frame_shape, [210, 160, 1]);
+    assert_eq!(ds.frames.len(), ds.len() * 210 * 160);
+    assert_eq!(ds.labels.len(), ds.len() * m.labels.len());
+    assert_eq!(m.counts.frames as usize, ds.len());
+    assert_eq!(
+        m.counts.train_frames + m.counts.val_frames + m.counts.test_frames,
+        m.counts.frames
+    );
+    // Pong's AtariARI labels: the paddle moves under random actions, so player_y survives the
+    // entropy filter; player_x / enemy_x are constant in Pong and are dropped.
+    let names: Vec<_> = m.labels.iter().map(|l| l.name.as_str()).collect();
+    assert!(names.contains(&"player_y"), "{names:?}");
+    let dropped: Vec<_> = m.dropped_labels.iter().map(|l| l.name.as_str()).collect();
+    assert!(dropped.contains(&"player_x"), "{dropped:?}");
+    for l in &m.labels {
+        assert!(l.entropy >= m.entropy_threshold);
+    }
+    // Labels are the RAM bytes: player_y takes several values.
+    let col = names.iter().position(|&n| n == "player_y").unwrap();
+    let mut values: Vec<u8> = (0..ds.len()).map(|i| ds.label_row(i)[col]).collect();
+    values.sort_unstable();
+    values.dedup();
+    assert!(values.len() > 5, "player_y took only {values:?}");
+    // Episodes are contiguous, longer than the minimum, with steps counting from 0.
+    for e in &m.episodes {
+        assert!(e.length as usize > m.min_episode_length || e.split == "test");
+        let first = e.first_frame as usize;
+        assert_eq!(ds.step[first], 0);
+        assert!(ds.episode[first..first + e.length as usize]
+            .iter()
+            .all(|&x| x == e.id));
+    }
+}
+
+#[test]
+fn bad_input_gets_clear_errors_and_no_dataset() {
+    let tmp = tempfile::tempdir().unwrap();
+
+    // Unknown game: the error lists known names.
+    let out = run(&["collect", "--game", "pongg", "--frames", "10", "--out", tmp.path().join("x").to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("pongg") && err.contains("ms_pacman"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    // --frames 0.
+    let out = collect(&tmp.path().join("zero"), &["--frames", "0"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--frames"), "{}", stderr(&out));
+    assert!(!tmp.path().join("zero").join("manifest.json").exists());
+
+    // Non-empty --out without --force.
+    let full = tmp.path().join("full");
+    std::fs::create_dir_all(&full).unwrap();
+    std::fs::write(full.join("keep.txt"), b"mine").unwrap();
+    let out = collect(&full, &["--frames", "100"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(full.join("keep.txt")).unwrap(), b"mine");
+
+    // Unwritable --out (a path under a regular file).
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let out = collect(&file.join("sub"), &["--frames", "100"]);
+    assert!(!out.status.success());
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+
+    // A non-canonical ROM file is refused, naming the md5 problem.
+    let pong = dimua_atari::resolve_game("pong").unwrap();
+    let rom = dimua_atari::load_rom(pong, &Default::default()).unwrap();
+    let mut bytes = rom.bytes.to_vec();
+    bytes[100] ^= 0xff;
+    let bad_rom = tmp.path().join("pong.bin");
+    std::fs::write(&bad_rom, &bytes).unwrap();
+    let out = collect(
+        &tmp.path().join("badrom"),
+        &["--frames", "100", "--rom-file", bad_rom.to_str().unwrap()],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("md5"), "{err}");
+    assert!(!tmp.path().join("badrom").join("manifest.json").exists());
+
+    // A game with no canonical ROM available (empty store; its bundled dump is not canonical).
+    let empty = tmp.path().join("empty-store");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = dimua()
+        .args(["collect", "--game", "tennis", "--frames", "100", "--out"])
+        .arg(tmp.path().join("tennis"))
+        .env("DIMUA_ROM_DIR", &empty)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("tennis") && err.contains("roms import"), "{err}");
+}
+
+fn small_dataset(tmp: &Path) -> PathBuf {
+    let dir = tmp.join("ds");
+    let out = collect(&dir, &["--frames", "400", "--streams", "2", "--shard-mib", "4"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    dir
+}
+
+#[test]
+fn truncated_or_tampered_shards_are_refused_on_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = small_dataset(tmp.path());
+    let shard = dir.join(&Dataset::read_manifest(&dir).unwrap().shards[0].file);
+    let original = std::fs::read(&shard).unwrap();
+
+    // Tampered: same size, one byte flipped in the frame data.
+    let mut tampered = original.clone();
+    let n = tampered.len();
+    tampered[n / 2] ^= 1;
+    std::fs::write(&shard, &tampered).unwrap();
+    let err = Dataset::open(&dir).unwrap_err().to_string();
+    assert!(err.contains("sha256") && err.contains("dimua collect"), "{err}");
+
+    // Truncated.
+    std::fs::write(&shard, &original[..n - 1000]).unwrap();
+    let err = Dataset::open(&dir).unwrap_err().to_string();
+    assert!(err.contains("truncated"), "{err}");
+
+    // Restored: reads again.
+    std::fs::write(&shard, &original).unwrap();
+    Dataset::open(&dir).expect("intact dataset reads");
+
+    // Not a dataset at all.
+    let err = Dataset::open(tmp.path()).unwrap_err().to_string();
+    assert!(err.contains("manifest.json"), "{err}");
+}
+
+#[test]
+fn force_replaces_an_existing_dataset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = small_dataset(tmp.path());
+    let out = collect(&dir, &["--frames", "300", "--streams", "1", "--force"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ds = Dataset::open(&dir).unwrap();
+    assert_eq!(ds.manifest.counts.frames_collected, 300);
+}
+
+#[test]
+fn ctrl_c_during_collect_leaves_no_dataset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("interrupted");
+    let child = dimua()
+        .args(["collect", "--game", "pong", "--frames", "400000", "--threads", "1", "--out"])
+        .arg(&dir)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "an interrupted collect must not report success");
+    assert!(!dir.join("manifest.json").exists());
+    if dir.exists() {
+        let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert!(leftovers.is_empty(), "partial files left: {leftovers:?}");
+    }
+}
+
+#[test]
+fn games_lists_atariari_games_with_labels() {
+    let out = run(&["games"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("* pong") && text.contains("player_y"), "{text}");
+    assert!(text.contains("* video_pinball"));
+    assert_eq!(text.lines().filter(|l| l.starts_with("* ")).count(), 24);
+}
