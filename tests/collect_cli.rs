@@ -241,3 +241,38 @@ fn games_lists_atariari_games_with_labels() {
     assert!(text.contains("* video_pinball"));
     assert_eq!(text.lines().filter(|l| l.starts_with("* ")).count(), 24);
 }
+
+/// The Python snippet of docs/datasets.md, run with the project venv's numpy + safetensors.
+#[test]
+fn python_reads_the_dataset_like_docs_say() {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} missing: run scripts/bootstrap.sh first",
+        python.display()
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = small_dataset(tmp.path());
+    let docs = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/datasets.md")).unwrap();
+    let snippet = docs
+        .split("```python\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("python snippet in docs/datasets.md")
+        .replace("DIR", dir.to_str().unwrap());
+    let script = format!(
+        "{snippet}\nprint(frames.shape, labels.shape, int(frames.astype('int64').sum()), int(labels.astype('int64').sum()))\n"
+    );
+    let out = Command::new(&python).arg("-c").arg(&script).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ds = Dataset::open(&dir).unwrap();
+    let frame_sum: u64 = ds.frames.iter().map(|&b| b as u64).sum();
+    let label_sum: u64 = ds.labels.iter().map(|&b| b as u64).sum();
+    let expected = format!(
+        "({}, 210, 160, 1) ({}, {}) {frame_sum} {label_sum}",
+        ds.len(),
+        ds.len(),
+        ds.manifest.labels.len()
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), expected);
+}
