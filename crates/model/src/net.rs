@@ -1,0 +1,355 @@
+//! The network itself: the NatureCNN conv trunk (PROTOCOL.md section 3) and the
+//! unbalanced-atlas heads (section 5), built on named `nn::Path`s so that checkpoint keys
+//! are stable: `encoder.conv1..conv4.{weight,bias}`, `atlas.coords.{weight,bias}`,
+//! `atlas.membership.{weight,bias}` (the last only with more than one head).
+
+use tch::nn::{self, Init};
+use tch::{Device, Kind, Tensor};
+
+use crate::error::{ModelError, TorchContext};
+use crate::method::GlobalTarget;
+use crate::spec::{EncoderSpec, Geometry, LOCAL_DEPTH, TRUNK_CHANNELS};
+
+/// Orthogonal init gain of every encoder layer: `calculate_gain('relu') = sqrt(2)`.
+pub const ORTHO_GAIN: f64 = std::f64::consts::SQRT_2;
+
+/// Output of the conv trunk for a batch of frames.
+#[derive(Debug)]
+pub struct TrunkOutput {
+    /// conv3's ReLU output as `[B, L, 128]` with `L = H3 * W3` locations in row-major
+    /// (y, x) order (88 at 210 x 160): the local features `f_{m,n}(x)`.
+    pub local: Tensor,
+    /// conv4's ReLU output flattened C-major (PyTorch `view` of NCHW): `[B, 3456]`.
+    pub flat: Tensor,
+}
+
+/// Output of the atlas heads.
+#[derive(Debug)]
+pub struct AtlasOutput {
+    /// Chart coordinates `psi_i(f(x))`: `[B, n, d]`.
+    pub coords: Tensor,
+    /// Soft membership `q(f(x))` (softmax over heads): `[B, n]`; `None` with one head.
+    pub membership: Option<Tensor>,
+}
+
+/// The conv trunk: conv 32 k8 s4 -> 64 k4 s2 -> 128 k4 s2 (local map) -> 64 k3 s1, ReLU after
+/// each, orthogonal init (gain sqrt 2), zero bias.
+#[derive(Debug)]
+pub struct Backbone {
+    conv1: ConvLayer,
+    conv2: ConvLayer,
+    conv3: ConvLayer,
+    conv4: ConvLayer,
+    geometry: Geometry,
+    channels: usize,
+}
+
+/// How a new network's weights are filled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightInit {
+    /// The reference init: orthogonal (gain sqrt 2) weights, zero biases, drawn from
+    /// libtorch's global generator.
+    Orthogonal,
+    /// All zeros, without touching any generator: for networks whose weights are loaded
+    /// right after construction.
+    Zeros,
+}
+
+/// A conv layer's parameters (weight `[out, in, k, k]`, bias `[out]`).
+#[derive(Debug)]
+struct ConvLayer {
+    ws: Tensor,
+    bs: Tensor,
+    stride: i64,
+}
+
+fn conv(
+    p: nn::Path,
+    cin: usize,
+    cout: usize,
+    k: usize,
+    stride: usize,
+    init: WeightInit,
+) -> Result<ConvLayer, ModelError> {
+    let ctx = "initialising the conv trunk";
+    // tch's orthogonal init returns the 2-D (rows x cols) matrix; reshape it like PyTorch's
+    // `orthogonal_` does for conv weights (rows = out, cols = in * k * k).
+    let w = init_weight(cout, cin * k * k, p.device(), init)?
+        .f_view([cout as i64, cin as i64, k as i64, k as i64])
+        .ctx(ctx)?;
+    Ok(ConvLayer {
+        ws: p.f_var_copy("weight", &w).ctx(ctx)?,
+        bs: p.f_zeros("bias", &[cout as i64]).ctx(ctx)?,
+        stride: stride as i64,
+    })
+}
+
+impl Backbone {
+    /// Creates the trunk under `p` (`p / "conv1"` ... `p / "conv4"`).
+    pub fn new(p: &nn::Path, spec: &EncoderSpec, init: WeightInit) -> Result<Self, ModelError> {
+        let geometry = spec.geometry()?;
+        Ok(Backbone {
+            conv1: conv(p / "conv1", spec.frame.channels, 32, 8, 4, init)?,
+            conv2: conv(p / "conv2", 32, 64, 4, 2, init)?,
+            conv3: conv(p / "conv3", 64, LOCAL_DEPTH, 4, 2, init)?,
+            conv4: conv(p / "conv4", LOCAL_DEPTH, TRUNK_CHANNELS, 3, 1, init)?,
+            geometry,
+            channels: spec.frame.channels,
+        })
+    }
+
+    /// Runs the trunk on u8 frames `[B, H, W, C]` that are already on the trunk's device.
+    ///
+    /// The frames stay u8 until here; the conversion to float happens on the device. The
+    /// reference's `x / 255` is folded into conv1's weight (`conv(x, W/255) = conv(x/255, W)`),
+    /// which saves a full pass over the batch; the NHWC layout of the frames is kept
+    /// (a channels-last view), so no transposing copy is made either.
+    pub fn forward(&self, frames: &Tensor) -> Result<TrunkOutput, ModelError> {
+        let ctx = "running the conv trunk";
+        let b = frames.size().first().copied().unwrap_or(0);
+        let x = frames.f_to_kind(Kind::Float).ctx(ctx)?.f_permute([0, 3, 1, 2]).ctx(ctx)?;
+        let w1 = self.conv1.ws.f_mul_scalar(1.0 / 255.0).ctx(ctx)?;
+        let h = x
+            .f_conv2d(&w1, Some(&self.conv1.bs), [4, 4], [0, 0], [1, 1], 1)
+            .ctx(ctx)?
+            .f_relu()
+            .ctx(ctx)?;
+        let h = Self::apply(&self.conv2, &h).ctx(ctx)?;
+        let f5 = Self::apply(&self.conv3, &h).ctx(ctx)?;
+        let h = Self::apply(&self.conv4, &f5).ctx(ctx)?;
+        let local = f5
+            .f_permute([0, 2, 3, 1])
+            .ctx(ctx)?
+            .f_reshape([b, self.geometry.locations() as i64, LOCAL_DEPTH as i64])
+            .ctx(ctx)?;
+        let flat = h.f_reshape([b, self.geometry.flat_dim() as i64]).ctx(ctx)?;
+        Ok(TrunkOutput { local, flat })
+    }
+
+    fn apply(c: &ConvLayer, x: &Tensor) -> Result<Tensor, tch::TchError> {
+        x.f_conv2d(&c.ws, Some(&c.bs), [c.stride, c.stride], [0, 0], [1, 1], 1)?.f_relu()
+    }
+
+    /// The local-map / trunk sizes.
+    pub fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    /// Input channels.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+}
+
+/// The unbalanced atlas: `n` chart maps of `d` units as ONE fused `Linear(F -> n*d)`
+/// (reshaped to `[B, n, d]`) and, with `n > 1`, a membership head `Linear(F -> n)` + softmax.
+///
+/// Each head's `d x F` block of the fused weight is initialised orthogonally on its own
+/// (gain sqrt 2), as if it were the reference's separate `Linear(F -> d)`; biases are 0.
+#[derive(Debug)]
+pub struct Atlas {
+    coords_w: Tensor,
+    coords_b: Tensor,
+    membership: Option<nn::Linear>,
+    heads: usize,
+    units: usize,
+}
+
+fn init_weight(rows: usize, cols: usize, device: Device, init: WeightInit) -> Result<Tensor, ModelError> {
+    let init = match init {
+        WeightInit::Orthogonal => Init::Orthogonal { gain: ORTHO_GAIN },
+        WeightInit::Zeros => Init::Const(0.0),
+    };
+    nn::init::f_init(
+        init,
+        &[rows as i64, cols as i64],
+        device,
+        Kind::Float,
+    )
+    .ctx("initialising the atlas")
+}
+
+impl Atlas {
+    /// Creates the atlas under `p` (`p / "coords"`, `p / "membership"`).
+    pub fn new(p: &nn::Path, spec: &EncoderSpec, init: WeightInit) -> Result<Self, ModelError> {
+        let flat = spec.geometry()?.flat_dim();
+        let (n, d) = (spec.heads, spec.units);
+        let pc = p / "coords";
+        let blocks =
+            (0..n).map(|_| init_weight(d, flat, p.device(), init)).collect::<Result<Vec<_>, _>>()?;
+        let weight = Tensor::f_cat(&blocks, 0).ctx("initialising the atlas")?;
+        let coords_w = pc.f_var_copy("weight", &weight).ctx("initialising the atlas")?;
+        let coords_b = pc.f_zeros("bias", &[(n * d) as i64]).ctx("initialising the atlas")?;
+        let membership = if n > 1 {
+            let pm = p / "membership";
+            let w = init_weight(n, flat, p.device(), init)?;
+            Some(nn::Linear {
+                ws: pm.f_var_copy("weight", &w).ctx("initialising the atlas")?,
+                bs: Some(pm.f_zeros("bias", &[n as i64]).ctx("initialising the atlas")?),
+            })
+        } else {
+            None
+        };
+        Ok(Atlas { coords_w, coords_b, membership, heads: n, units: d })
+    }
+
+    /// Chart coordinates `[B, n, d]` of flattened trunk features `[B, F]`.
+    pub fn coords(&self, flat: &Tensor) -> Result<Tensor, ModelError> {
+        let b = flat.size().first().copied().unwrap_or(0);
+        flat.f_linear(&self.coords_w, Some(&self.coords_b))
+            .and_then(|c| c.f_view([b, self.heads as i64, self.units as i64]))
+            .ctx("computing chart coordinates")
+    }
+
+    /// Soft membership `[B, n]` (softmax over heads); `None` with one head.
+    pub fn membership(&self, flat: &Tensor) -> Result<Option<Tensor>, ModelError> {
+        match &self.membership {
+            None => Ok(None),
+            Some(lin) => flat
+                .f_linear(&lin.ws, lin.bs.as_ref())
+                .and_then(|l| l.f_softmax(-1, Kind::Float))
+                .map(Some)
+                .ctx("computing chart membership"),
+        }
+    }
+
+    /// Both heads at once.
+    pub fn forward(&self, flat: &Tensor) -> Result<AtlasOutput, ModelError> {
+        Ok(AtlasOutput { coords: self.coords(flat)?, membership: self.membership(flat)? })
+    }
+
+    /// Number of heads `n`.
+    pub fn heads(&self) -> usize {
+        self.heads
+    }
+
+    /// Units per head `d`.
+    pub fn units(&self) -> usize {
+        self.units
+    }
+}
+
+/// The training-time global output of the anchor frame (Eq. 1 or Eq. 7):
+/// `Dilated`: `(1/n) sum_i psi_i`; `Weighted`: `sum_i q_i psi_i`. With one head (or no
+/// membership) both are the single head's coordinates. `coords: [B, n, d]`, `q: [B, n]`.
+pub fn training_output(
+    coords: &Tensor,
+    membership: Option<&Tensor>,
+    target: GlobalTarget,
+) -> Result<Tensor, ModelError> {
+    let ctx = "forming the global output";
+    let n = coords.size().get(1).copied().unwrap_or(0);
+    if n == 1 {
+        return coords.f_select(1, 0).ctx(ctx);
+    }
+    match (target, membership) {
+        (GlobalTarget::Weighted, Some(q)) => {
+            q.f_unsqueeze(1).and_then(|q| q.f_bmm(coords)).and_then(|o| o.f_squeeze_dim(1)).ctx(ctx)
+        }
+        _ => coords.f_mean_dim(1, false, Kind::Float).ctx(ctx),
+    }
+}
+
+/// The inference output (Eq. 2): the coordinates of the head with the largest membership,
+/// `psi_{i*}(x)` with `i* = argmax_i q_i(x)`; the single head when `n = 1`.
+/// `coords: [B, n, d]`, `q: [B, n]` -> `[B, d]`.
+pub fn inference_output(coords: &Tensor, membership: Option<&Tensor>) -> Result<Tensor, ModelError> {
+    let ctx = "selecting the argmax head";
+    let size = coords.size();
+    if size.len() != 3 {
+        return Err(ModelError::WrongShape {
+            what: "chart coordinates",
+            expected: "[B, n, d]".into(),
+            got: size,
+        });
+    }
+    let (b, n, d) = (size[0], size[1], size[2]);
+    match membership {
+        Some(q) if n > 1 => {
+            let idx = q.f_argmax(1, false).ctx(ctx)?;
+            let idx = idx.f_view([b, 1, 1]).and_then(|i| i.f_expand([b, 1, d], false)).ctx(ctx)?;
+            coords.f_gather(1, &idx, false).and_then(|o| o.f_squeeze_dim(1)).ctx(ctx)
+        }
+        _ => coords.f_select(1, 0).ctx(ctx),
+    }
+}
+
+/// Conv trunk + atlas: everything an exported encoder contains.
+#[derive(Debug)]
+pub struct EncoderNet {
+    /// The conv trunk (`encoder/...`).
+    pub backbone: Backbone,
+    /// The atlas heads (`atlas/...`).
+    pub atlas: Atlas,
+    spec: EncoderSpec,
+}
+
+impl EncoderNet {
+    /// Creates the network with `root / "encoder"` and `root / "atlas"` sub-paths,
+    /// initialised as the reference does ([`WeightInit::Orthogonal`]).
+    pub fn new(root: &nn::Path, spec: &EncoderSpec) -> Result<Self, ModelError> {
+        Self::with_init(root, spec, WeightInit::Orthogonal)
+    }
+
+    /// Like [`EncoderNet::new`] with a chosen initialisation.
+    pub fn with_init(root: &nn::Path, spec: &EncoderSpec, init: WeightInit) -> Result<Self, ModelError> {
+        spec.validate()?;
+        Ok(EncoderNet {
+            backbone: Backbone::new(&(root / "encoder"), spec, init)?,
+            atlas: Atlas::new(&(root / "atlas"), spec, init)?,
+            spec: *spec,
+        })
+    }
+
+    /// The architecture.
+    pub fn spec(&self) -> &EncoderSpec {
+        &self.spec
+    }
+
+    /// Inference features `[B, d]` (Eq. 2) of u8 frames `[B, H, W, C]` on the net's device.
+    /// Call under `no_grad` when no gradient is wanted.
+    pub fn features(&self, frames: &Tensor) -> Result<Tensor, ModelError> {
+        let trunk = self.backbone.forward(frames)?;
+        let out = self.atlas.forward(&trunk.flat)?;
+        inference_output(&out.coords, out.membership.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::FrameShape;
+
+    /// Every encoder weight is orthogonal with gain sqrt 2 (W W^T = 2 I over the smaller side),
+    /// each atlas head's block on its own; biases are zero.
+    #[test]
+    fn init_is_orthogonal_with_relu_gain() {
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let spec = EncoderSpec::new(FrameShape::ATARI_GRAY, 3, 40).unwrap();
+        let _net = EncoderNet::new(&vs.root(), &spec).unwrap();
+        let vars = vs.variables();
+        let check = |w: &Tensor| {
+            let rows = w.size()[0];
+            let m = w.reshape([rows, -1]);
+            let (r, c) = (m.size()[0], m.size()[1]);
+            let gram = if r <= c { m.matmul(&m.tr()) } else { m.tr().matmul(&m) };
+            let eye = Tensor::eye(r.min(c), (Kind::Float, Device::Cpu)) * 2.0;
+            assert!(gram.allclose(&eye, 1e-4, 1e-4, false));
+        };
+        for name in ["encoder.conv1.weight", "encoder.conv2.weight", "encoder.conv3.weight", "encoder.conv4.weight", "atlas.membership.weight"] {
+            check(&vars[name]);
+        }
+        let coords = &vars["atlas.coords.weight"];
+        assert_eq!(coords.size(), vec![120, 3456]);
+        for h in 0..3 {
+            check(&coords.narrow(0, h * 40, 40));
+        }
+        assert_eq!(vars["encoder.conv1.weight"].size(), vec![32, 1, 8, 8]);
+        for (name, v) in &vars {
+            if name.ends_with("bias") {
+                assert_eq!(v.abs().sum(Kind::Float).double_value(&[]), 0.0, "{name}");
+            }
+        }
+    }
+}

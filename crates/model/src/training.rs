@@ -1,0 +1,193 @@
+//! The trainer-side model: encoder + atlas + ST-DIM's two linear score heads, and the
+//! per-method loss of a batch of temporally adjacent frame pairs.
+
+use tch::nn::{self, Init};
+use tch::{Kind, Tensor};
+
+use crate::error::{ModelError, TorchContext};
+use crate::losses::{
+    global_local_infonce, imq_constant, local_local_infonce, logit_uniform_prior, membership_loss,
+    mmd_manifold,
+};
+use crate::method::Method;
+use crate::net::{training_output, EncoderNet};
+use crate::spec::{EncoderSpec, LOCAL_DEPTH};
+
+/// ST-DIM's score heads (PROTOCOL.md section 4): `classifier1 = Linear(d -> 128)`
+/// (global -> local) and `classifier2 = Linear(128 -> 128)` (local -> local), both with bias
+/// and PyTorch's default init (`U(-1/sqrt(in), 1/sqrt(in))` for weight and bias). Only used
+/// in pretraining; not part of an exported encoder.
+#[derive(Debug)]
+pub struct StdimHeads {
+    /// `W_g`: global vector (d) -> local depth (128).
+    pub classifier1: nn::Linear,
+    /// `W_h`: local feature (128) -> local depth (128).
+    pub classifier2: nn::Linear,
+}
+
+fn torch_default_linear(p: nn::Path, input: usize, output: usize) -> nn::Linear {
+    let bound = 1.0 / (input as f64).sqrt();
+    let cfg = nn::LinearConfig {
+        ws_init: Init::Uniform { lo: -bound, up: bound },
+        bs_init: Some(Init::Uniform { lo: -bound, up: bound }),
+        bias: true,
+    };
+    nn::linear(p, input as i64, output as i64, cfg)
+}
+
+impl StdimHeads {
+    /// Creates `p / "classifier1"` and `p / "classifier2"` for `units` units per head.
+    pub fn new(p: &nn::Path, units: usize) -> Self {
+        StdimHeads {
+            classifier1: torch_default_linear(p / "classifier1", units, LOCAL_DEPTH),
+            classifier2: torch_default_linear(p / "classifier2", LOCAL_DEPTH, LOCAL_DEPTH),
+        }
+    }
+}
+
+/// The loss of one batch, term by term (scalars with gradient, except `membership_q`).
+#[derive(Debug)]
+pub struct LossTerms {
+    /// `L1 + L2 + tau * L_Q (+ MMD)`: what is minimised.
+    pub total: Tensor,
+    /// `L1`, global-local InfoNCE.
+    pub global_local: Tensor,
+    /// `L2`, local-local InfoNCE.
+    pub local_local: Tensor,
+    /// `L_Q` (before the `tau` factor); 0 when the method or a single head has none.
+    pub membership: Tensor,
+    /// The MMD term (`0.5 MMD(x_t) + 0.5 MMD(x_t+1)`); 0 unless `plus-mmd`.
+    pub mmd: Tensor,
+    /// Detached membership of all `2B` frames `[2B, n]` (for statistics); `None` with one head.
+    pub membership_q: Option<Tensor>,
+}
+
+impl LossTerms {
+    /// The four scalar terms and the total as one `[5]` tensor
+    /// (`total, global_local, local_local, membership, mmd`), detached, for a single
+    /// device-to-host copy.
+    pub fn stacked(&self) -> Result<Tensor, ModelError> {
+        Tensor::f_stack(
+            &[&self.total, &self.global_local, &self.local_local, &self.membership, &self.mmd],
+            0,
+        )
+        .and_then(|t| t.f_detach())
+        .ctx("collecting loss terms")
+    }
+}
+
+/// Encoder + atlas + ST-DIM heads, under one root path:
+/// `encoder/...`, `atlas/...` (see [`EncoderNet`]) and `stdim/classifier1`, `stdim/classifier2`.
+#[derive(Debug)]
+pub struct TrainingModel {
+    /// The part that is exported as the encoder.
+    pub net: EncoderNet,
+    /// The pretraining-only score heads.
+    pub heads: StdimHeads,
+    method: Method,
+}
+
+impl TrainingModel {
+    /// Creates the model under `root`; checks that `method` supports the spec.
+    pub fn new(root: &nn::Path, spec: &EncoderSpec, method: Method) -> Result<Self, ModelError> {
+        method.validate_architecture(spec.heads, spec.units)?;
+        let net = EncoderNet::new(root, spec)?;
+        let heads = StdimHeads::new(&(root / "stdim"), spec.units);
+        Ok(TrainingModel { net, heads, method })
+    }
+
+    /// The method this model trains.
+    pub fn method(&self) -> Method {
+        self.method
+    }
+
+    /// The loss of a batch of `B` pairs.
+    ///
+    /// `frames: [2B, H, W, C]` u8 on the model's device: rows `0..B` are the EARLIER frames
+    /// of the pairs, rows `B..2B` the LATER ones (row `B + i` follows row `i` in its episode).
+    /// As in the reference code, the later frame is the anchor: its global output
+    /// (dilated or q-weighted, per method) and its local features are scored against the
+    /// earlier frame's local features (METHOD.md's `g(x_t, x_{t+1})` with the roles of
+    /// the two frames as the code has them). The trunk runs once on all `2B` frames.
+    ///
+    /// `tau` multiplies `L_Q` (methods with a membership loss and more than one head).
+    /// `plus-mmd` draws two prior samples from libtorch's global generator.
+    pub fn pair_loss(&self, frames: &Tensor, tau: f64) -> Result<LossTerms, ModelError> {
+        let size = frames.size();
+        let spec = *self.net.spec();
+        let frame = spec.frame.dims();
+        if size.len() != 4 || size[0] % 2 != 0 || size[0] < 4 || size[1..] != frame {
+            return Err(ModelError::WrongShape {
+                what: "pair batch",
+                expected: format!("[2B, {}, {}, {}] with B >= 2", frame[0], frame[1], frame[2]),
+                got: size,
+            });
+        }
+        if frames.kind() != Kind::Uint8 {
+            return Err(ModelError::WrongDtype {
+                what: "pair batch",
+                expected: "u8",
+                got: format!("{:?}", frames.kind()),
+            });
+        }
+        let ctx = "computing the pair loss";
+        let b = size[0] / 2;
+        let trunk = self.net.backbone.forward(frames)?;
+        let target_local = trunk.local.f_narrow(0, 0, b).ctx(ctx)?;
+        let anchor_local = trunk.local.f_narrow(0, b, b).ctx(ctx)?;
+        let multi = spec.heads > 1;
+        let q_all = self.net.atlas.membership(&trunk.flat)?;
+        let q_split = match &q_all {
+            Some(q) => Some((q.f_narrow(0, 0, b).ctx(ctx)?, q.f_narrow(0, b, b).ctx(ctx)?)),
+            None => None,
+        };
+        let use_mmd = self.method.uses_mmd() && multi;
+        // Only the anchor's coordinates enter L1; the earlier frame's are needed for the MMD.
+        let (anchor_coords, target_coords) = if use_mmd {
+            let all = self.net.atlas.coords(&trunk.flat)?;
+            (all.f_narrow(0, b, b).ctx(ctx)?, Some(all.f_narrow(0, 0, b).ctx(ctx)?))
+        } else {
+            (self.net.atlas.coords(&trunk.flat.f_narrow(0, b, b).ctx(ctx)?)?, None)
+        };
+        let anchor_q = q_split.as_ref().map(|(_, a)| a);
+        let global = training_output(&anchor_coords, anchor_q, self.method.global_target())?;
+
+        let c1 = &self.heads.classifier1;
+        let c2 = &self.heads.classifier2;
+        let pred1 = global.f_linear(&c1.ws, c1.bs.as_ref()).ctx(ctx)?;
+        let global_local = global_local_infonce(&pred1, &target_local)?;
+        let pred2 = anchor_local.f_linear(&c2.ws, c2.bs.as_ref()).ctx(ctx)?;
+        let local_local = local_local_infonce(&pred2, &target_local)?;
+        let mut total = global_local.f_add(&local_local).ctx(ctx)?;
+
+        let zero = || Tensor::f_zeros([], (Kind::Float, frames.device())).ctx(ctx);
+        let membership = match (&q_split, self.method.uses_membership_loss()) {
+            (Some((q_target, q_anchor)), true) => {
+                // Same order as the reference: the anchor (x_t there) first.
+                let lq = membership_loss(q_anchor, q_target)?;
+                total = total.f_add(&lq.f_mul_scalar(tau).ctx(ctx)?).ctx(ctx)?;
+                lq
+            }
+            _ => zero()?,
+        };
+        let mmd = match (&q_split, target_coords) {
+            (Some((q_target, q_anchor)), Some(target_coords)) if use_mmd => {
+                let c = imq_constant(spec.units);
+                let dev = frames.device();
+                let prior_a = logit_uniform_prior(b as usize, spec.units, dev)?;
+                let mmd_a = mmd_manifold(q_anchor, &anchor_coords, &prior_a, c)?;
+                let prior_t = logit_uniform_prior(b as usize, spec.units, dev)?;
+                let mmd_t = mmd_manifold(q_target, &target_coords, &prior_t, c)?;
+                let mmd = mmd_a.f_add(&mmd_t).and_then(|m| m.f_mul_scalar(0.5)).ctx(ctx)?;
+                total = total.f_add(&mmd).ctx(ctx)?;
+                mmd
+            }
+            _ => zero()?,
+        };
+        let membership_q = match q_all {
+            Some(q) => Some(q.f_detach().ctx(ctx)?),
+            None => None,
+        };
+        Ok(LossTerms { total, global_local, local_local, membership, mmd, membership_q })
+    }
+}
