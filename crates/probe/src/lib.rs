@@ -1,1 +1,40 @@
-//! placeholder
+//! `dimua-probe`: AtariARI linear probing on precomputed features.
+//!
+//! - [`metrics`]: accuracy, scikit-learn-exact weighted F1, AtariARI category aggregation
+//!   into a serialisable [`ProbeResult`].
+//! - [`entropy`]: label entropy (nats) and the low-entropy label filter.
+//! - [`majority`]: the majority-class baseline.
+//! - [`probe`]: all K linear probes trained as one batched layer ([`train_probes`]);
+//!   [`reference`]: the one-at-a-time path it is checked and timed against.
+//! - [`bench`]: batched vs one-by-one timing ([`bench_probes`]) and synthetic problems.
+//! - [`report`]: Markdown/JSON tables for one result and for many runs (paper Tables 1 and 4).
+//!
+//! The crate never sees frames or encoders: the caller computes features once per frame
+//! and hands over `[N, D]` feature and `[N, K]` raw-byte label tensors per split.
+
+pub mod bench;
+pub mod category;
+pub mod data;
+pub mod entropy;
+pub mod error;
+pub mod majority;
+pub mod metrics;
+pub mod ordered;
+pub mod probe;
+pub mod reference;
+pub mod report;
+pub mod sampling;
+mod schedule;
+
+pub use bench::{bench_probes, synthetic_problem, BenchConfig, BenchReport, SyntheticProblem};
+pub use category::{Category, LabelSpec};
+pub use data::{ProbeData, Split};
+pub use entropy::{column_entropy, entropy_filter, label_entropies, DEFAULT_ENTROPY_THRESHOLD};
+pub use error::{ProbeError, Result};
+pub use majority::{majority_baseline, majority_values};
+pub use metrics::{accuracy, score, weighted_f1, LabelTraining, ProbeResult, Score};
+pub use ordered::OrderedMap;
+pub use probe::{train_probes, LinearProbes, ProbeConfig, ProbeRun, NUM_CLASSES};
+pub use reference::train_probes_one_by_one;
+pub use report::{aggregate_runs, result_markdown, RunRecord, RunTables, MeanStd, Table};
+pub use sampling::Sampling;

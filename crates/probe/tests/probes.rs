@@ -1,0 +1,296 @@
+//! Probe training tests: batched == one-by-one, learning works, early stopping and best-weight
+//! restore, input errors, and the batched-vs-one-by-one speed ratio.
+
+use dimua_probe::{
+    bench_probes, synthetic_problem, train_probes, train_probes_one_by_one, BenchConfig,
+    LabelSpec, ProbeConfig, ProbeData, ProbeError, Sampling, Split, SyntheticProblem,
+};
+use tch::{Device, Kind, Tensor};
+
+/// Splits a synthetic problem into (train, val, test) feature/label tensors.
+struct Splits {
+    x: [Tensor; 3],
+    y: [Tensor; 3],
+    specs: Vec<LabelSpec>,
+}
+
+impl Splits {
+    fn new(p: SyntheticProblem, n_train: i64, n_val: i64) -> Self {
+        let n = p.features.size()[0];
+        let cut = |t: &Tensor| {
+            [
+                t.narrow(0, 0, n_train),
+                t.narrow(0, n_train, n_val),
+                t.narrow(0, n_train + n_val, n - n_train - n_val),
+            ]
+        };
+        Splits {
+            x: cut(&p.features),
+            y: cut(&p.labels),
+            specs: p.specs,
+        }
+    }
+
+    fn data(&self, sampling: Sampling) -> ProbeData<'_> {
+        ProbeData {
+            train: Split::new(&self.x[0], &self.y[0]),
+            val: Split::new(&self.x[1], &self.y[1]),
+            test: Split::new(&self.x[2], &self.y[2]),
+            labels: &self.specs,
+            sampling,
+        }
+    }
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
+    (a - b).abs().max().double_value(&[])
+}
+
+fn val_acc(run: &dimua_probe::ProbeRun, x: &Tensor, y: &Tensor, k: i64) -> f64 {
+    let pred = run.probes.predict(x).unwrap().select(1, k);
+    let truth = y.select(1, k).to_kind(Kind::Int64);
+    pred.eq_tensor(&truth)
+        .to_kind(Kind::Double)
+        .mean(Kind::Double)
+        .double_value(&[])
+}
+
+#[test]
+fn batched_equals_one_by_one_in_f64() {
+    // Small problem, f64 so that only summation order can differ; a noisy label and a short
+    // patience make labels stop at different epochs, which the comparison then covers.
+    let p = synthetic_problem(900, 12, 4, 3, 0.3, 7, Kind::Double, Device::Cpu).unwrap();
+    let s = Splits::new(p, 500, 200);
+    for restore_best in [true, false] {
+        let cfg = ProbeConfig {
+            lr: 1e-2,
+            epochs: 12,
+            patience: 2,
+            lr_patience: 1,
+            batch_size: 32,
+            seed: 3,
+            restore_best,
+            ..ProbeConfig::default()
+        };
+        let a = train_probes(&s.data(Sampling::Uniform), &cfg).unwrap();
+        let b = train_probes_one_by_one(&s.data(Sampling::Uniform), &cfg).unwrap();
+        let dw = max_abs_diff(a.probes.weight(), b.probes.weight());
+        let db = max_abs_diff(a.probes.bias(), b.probes.bias());
+        assert!(dw < 1e-9 && db < 1e-9, "weights differ: {dw} {db}");
+        assert_eq!(a.result.per_label, b.result.per_label);
+        let (ta, tb) = (
+            a.result.training.as_ref().unwrap(),
+            b.result.training.as_ref().unwrap(),
+        );
+        for ((_, x), (_, y)) in ta.iter().zip(tb.iter()) {
+            assert!((x.last_train_loss - y.last_train_loss).abs() < 1e-9);
+            let mut y = y.clone();
+            y.last_train_loss = x.last_train_loss;
+            assert_eq!(*x, y);
+        }
+        let epochs: Vec<usize> = ta.iter().map(|(_, t)| t.epochs).collect();
+        assert!(epochs.iter().any(|&e| e < cfg.epochs), "no label stopped early");
+        println!("restore_best={restore_best}: epochs per label {epochs:?}");
+    }
+}
+
+#[test]
+fn batched_matches_one_by_one_in_f32_with_episode_sampling() {
+    // f32: only summation order differs; predictions must agree almost everywhere.
+    let p = synthetic_problem(1200, 24, 6, 5, 0.0, 11, Kind::Float, Device::Cpu).unwrap();
+    let s = Splits::new(p, 800, 200);
+    let episodes: Vec<u64> = (0..800u64).map(|i| i / 37).collect();
+    let cfg = ProbeConfig {
+        lr: 3e-3,
+        epochs: 4,
+        seed: 5,
+        ..ProbeConfig::default()
+    };
+    let a = train_probes(&s.data(Sampling::Episodes(episodes.clone())), &cfg).unwrap();
+    let b = train_probes_one_by_one(&s.data(Sampling::Episodes(episodes)), &cfg).unwrap();
+    let dw = max_abs_diff(a.probes.weight(), b.probes.weight());
+    assert!(dw < 1e-4, "weights differ by {dw}");
+    let pa = a.probes.predict(&s.x[2]).unwrap();
+    let pb = b.probes.predict(&s.x[2]).unwrap();
+    let agree = pa.eq_tensor(&pb).to_kind(Kind::Double).mean(Kind::Double).double_value(&[]);
+    assert!(agree > 0.999, "agreement {agree}");
+    assert!((a.result.overall_f1 - b.result.overall_f1).abs() < 1e-2);
+}
+
+#[test]
+fn probes_learn_a_linearly_separable_problem() {
+    let p = synthetic_problem(4000, 32, 3, 4, 0.0, 1, Kind::Float, Device::Cpu).unwrap();
+    let s = Splits::new(p, 3000, 500);
+    let cfg = ProbeConfig {
+        lr: 3e-3,
+        epochs: 30,
+        ..ProbeConfig::default()
+    };
+    let run = train_probes(&s.data(Sampling::Uniform), &cfg).unwrap();
+    println!("{}", serde_json::to_string(&run.result.per_label).unwrap());
+    for (name, sc) in run.result.per_label.iter() {
+        assert!(sc.acc > 0.9 && sc.f1 > 0.9, "{name}: {sc:?}");
+    }
+    assert_eq!(run.result.n_test, Some(500));
+    // Headline = mean over the 3 categories that have a label (labels 0, 1, 2).
+    assert_eq!(run.result.per_category.len(), 3);
+}
+
+#[test]
+fn early_stopped_label_keeps_its_best_weights() {
+    // label_0..2 learnable; label 3 is replaced by pure noise so its val accuracy only
+    // fluctuates and it stops early, while the others keep improving.
+    let p = synthetic_problem(2600, 16, 3, 4, 0.0, 2, Kind::Float, Device::Cpu).unwrap();
+    let n = p.features.size()[0];
+    let noise = Tensor::randint(4, [n, 1], (Kind::Uint8, Device::Cpu));
+    let mut specs = p.specs.clone();
+    specs.push(LabelSpec::new("noise", &["misc_keys"]).unwrap());
+    let p = SyntheticProblem {
+        labels: Tensor::cat(&[&p.labels, &noise], 1),
+        features: p.features,
+        specs,
+    };
+    let s = Splits::new(p, 1600, 500);
+    for restore_best in [true, false] {
+        let cfg = ProbeConfig {
+            lr: 1e-3,
+            epochs: 25,
+            patience: 3,
+            restore_best,
+            ..ProbeConfig::default()
+        };
+        let run = train_probes(&s.data(Sampling::Uniform), &cfg).unwrap();
+        let tr = run.result.training.as_ref().unwrap();
+        let noise_t = tr.get("noise").unwrap();
+        let learn_t = tr.get("label_0").unwrap();
+        println!("restore_best={restore_best} noise {noise_t:?}\nlabel_0 {learn_t:?}");
+        assert!(noise_t.early_stopped);
+        assert!(noise_t.epochs < learn_t.epochs, "noise label did not stop first");
+        assert_eq!(noise_t.best_epoch + cfg.patience, noise_t.epochs - 1);
+        // The returned probe of every label reproduces the val accuracy it was chosen for.
+        for (k, (name, t)) in tr.iter().enumerate() {
+            let acc = val_acc(&run, &s.x[1], &s.y[1], k as i64);
+            let want = if restore_best {
+                t.best_val_acc
+            } else {
+                t.last_val_acc
+            };
+            assert!((acc - want).abs() < 1e-12, "{name}: {acc} vs {want}");
+        }
+    }
+}
+
+#[test]
+fn input_errors_are_reported() {
+    let p = synthetic_problem(300, 8, 2, 3, 0.0, 4, Kind::Float, Device::Cpu).unwrap();
+    let s = Splits::new(p, 200, 50);
+    let cfg = ProbeConfig {
+        epochs: 1,
+        ..ProbeConfig::default()
+    };
+    let err = |data: ProbeData<'_>, cfg: &ProbeConfig| train_probes(&data, cfg).unwrap_err();
+
+    let big = ProbeConfig {
+        batch_size: 201,
+        ..cfg.clone()
+    };
+    let e = err(s.data(Sampling::Uniform), &big);
+    assert!(matches!(e, ProbeError::BatchLargerThanTrain { batch_size: 201, n_train: 200 }));
+    assert!(e.to_string().contains("larger than the probe train set"), "{e}");
+
+    let empty_x = s.x[1].narrow(0, 0, 0);
+    let empty_y = s.y[1].narrow(0, 0, 0);
+    let mut d = s.data(Sampling::Uniform);
+    d.val = Split::new(&empty_x, &empty_y);
+    assert!(matches!(err(d, &cfg), ProbeError::EmptySplit { split } if split == "val"));
+
+    let one_col = s.y[2].narrow(1, 0, 1);
+    let mut d = s.data(Sampling::Uniform);
+    d.test = Split::new(&s.x[2], &one_col);
+    let e = err(d, &cfg);
+    assert!(matches!(e, ProbeError::LabelCountMismatch { expected: 2, found: 1, .. }), "{e}");
+
+    let mut d = s.data(Sampling::Uniform);
+    d.labels = &s.specs[..1];
+    assert!(matches!(err(d, &cfg), ProbeError::LabelCountMismatch { .. }));
+
+    let wide = s.y[0].to_kind(Kind::Int64) + 300;
+    let mut d = s.data(Sampling::Uniform);
+    d.train = Split::new(&s.x[0], &wide);
+    let e = err(d, &cfg);
+    assert!(matches!(e, ProbeError::LabelOutOfRange { .. }), "{e}");
+
+    let nan = s.x[0].full_like(f64::NAN);
+    let mut d = s.data(Sampling::Uniform);
+    d.train = Split::new(&nan, &s.y[0]);
+    let e = err(d, &cfg);
+    assert!(matches!(e, ProbeError::NonFiniteLoss { epoch: 0, .. }), "{e}");
+
+    let short = s.x[1].narrow(1, 0, 4);
+    let mut d = s.data(Sampling::Uniform);
+    d.val = Split::new(&short, &s.y[1]);
+    assert!(matches!(err(d, &cfg), ProbeError::FeatureDimMismatch { .. }));
+
+    let e = err(s.data(Sampling::Episodes(vec![0; 3])), &cfg);
+    assert!(matches!(e, ProbeError::LengthMismatch { .. }));
+}
+
+#[test]
+fn config_json_roundtrip() {
+    let cfg = ProbeConfig::default();
+    let json = serde_json::to_string(&cfg).unwrap();
+    for key in [
+        "lr", "batch_size", "epochs", "patience", "lr_patience", "lr_factor", "min_lr", "seed",
+        "restore_best",
+    ] {
+        assert!(json.contains(&format!("\"{key}\"")), "{key} missing in {json}");
+    }
+    let back: ProbeConfig = serde_json::from_str(r#"{"lr": 0.001, "restore_best": false}"#).unwrap();
+    assert_eq!(back.lr, 1e-3);
+    assert!(!back.restore_best);
+    assert_eq!(back.batch_size, 64);
+    assert!(serde_json::from_str::<ProbeConfig>(r#"{"lrr": 1}"#).is_err());
+}
+
+#[test]
+fn batched_is_faster_than_one_by_one() {
+    // Debug-build smoke version of the benchmark: only "faster" is asserted here; the 10x
+    // requirement is checked by the release-mode `bench_release` below.
+    let cfg = BenchConfig {
+        n_train: 1280,
+        n_val: 256,
+        n_test: 256,
+        dim: 64,
+        labels: 16,
+        classes: 4,
+        epochs: 2,
+        seed: 0,
+    };
+    let r = bench_probes(&cfg, Device::Cpu).unwrap();
+    println!("{}", serde_json::to_string_pretty(&r).unwrap());
+    assert!(r.speedup > 1.0, "batched not faster: {r:?}");
+    assert!(r.prediction_agreement > 0.99);
+}
+
+/// Release-mode benchmark (K = 30, D = 256, N = 5000):
+/// `cargo test -p dimua-probe --release --test probes -- --ignored --nocapture bench_release`.
+#[test]
+#[ignore]
+fn bench_release() {
+    let device = if tch::Cuda::is_available() {
+        Device::Cuda(0)
+    } else {
+        Device::Cpu
+    };
+    for labels in [8, 30] {
+        let cfg = BenchConfig {
+            labels,
+            ..BenchConfig::default()
+        };
+        let r = bench_probes(&cfg, device).unwrap();
+        println!("{}", serde_json::to_string(&r).unwrap());
+        if !cfg!(debug_assertions) && labels == 30 {
+            assert!(r.speedup >= 10.0, "speedup {:.2} < 10", r.speedup);
+        }
+    }
+}
