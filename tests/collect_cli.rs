@@ -88,6 +88,20 @@ fn dataset_round_trips_and_is_consistent() {
     values.sort_unstable();
     values.dedup();
     assert!(values.len() > 5, "player_y took only {values:?}");
+    // Loading straight into a frame store gives the same episodes, frames, labels and splits.
+    let (_, store) = Dataset::open_into_store(&dir).expect("loads into a store");
+    assert!(store.is_closed());
+    let episodes = store.episodes();
+    assert_eq!(episodes.len(), m.episodes.len());
+    for (info, entry) in episodes.iter().zip(&m.episodes) {
+        assert_eq!(info.split.name(), entry.split);
+        assert_eq!(info.len(), entry.length as usize);
+        for (t, &slot) in info.slots.iter().enumerate() {
+            let i = entry.first_frame as usize + t;
+            assert_eq!(store.frame(slot), ds.frame(i));
+            assert_eq!(store.labels(slot), ds.label_row(i));
+        }
+    }
     // Episodes are contiguous, longer than the minimum, with steps counting from 0.
     for e in &m.episodes {
         assert!(e.length as usize > m.min_episode_length || e.split == "test");

@@ -75,13 +75,21 @@ impl EpisodeWriter {
     /// The split is decided here from `(seed, stream, index_in_stream)`. Works after
     /// [`FrameStore::close`] too, so an interrupted collector can still publish.
     pub fn end_episode(&mut self) -> Option<EpisodeInfo> {
+        let split = self.split_of(self.next_index);
+        self.end_episode_with_split(split)
+    }
+
+    /// Publishes the open episode with an explicit split instead of the store's rule: for
+    /// reloading a dataset whose episodes were already assigned (and filtered) on disk.
+    /// `None` (and no index used) if the episode is empty.
+    pub fn end_episode_with_split(&mut self, split: Split) -> Option<EpisodeInfo> {
         if self.open.is_empty() {
             return None;
         }
         let info = EpisodeInfo {
             stream: self.stream,
             index_in_stream: self.next_index,
-            split: self.split_of(self.next_index),
+            split,
             slots: Arc::from(self.open.as_slice()),
         };
         self.open.clear();

@@ -6,13 +6,15 @@
 //! under a temporary name, then renamed), the manifest last. An interrupted write leaves no
 //! manifest, so it can never be mistaken for a dataset.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use dimua_atari::{labels as game_labels, Game};
-use dimua_buffer::{FrameStore, Split};
+use dimua_buffer::{FrameStore, Split, SplitRule, StoreSpec};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -500,6 +502,73 @@ pub fn write_dataset(
     Ok(manifest)
 }
 
+/// The tensors of one verified shard.
+struct ShardData {
+    frames: Vec<u8>,
+    labels: Vec<u8>,
+    episode: Vec<u32>,
+    step: Vec<u32>,
+    split: Vec<u8>,
+}
+
+/// Reads one shard, checking its size, sha256 and tensor dtypes/shapes against the manifest.
+fn read_shard(dir: &Path, shard: &ShardEntry, manifest: &Manifest) -> Result<ShardData, CollectError> {
+    use safetensors::Dtype;
+    let [h, w, c] = manifest.frame_shape;
+    let k = manifest.labels.len();
+    let path = dir.join(&shard.file);
+    let corrupt = |reason: String| CollectError::CorruptShard {
+        path: path.clone(),
+        reason,
+    };
+    let mut bytes = Vec::new();
+    File::open(&path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| corrupt(format!("cannot read: {e}")))?;
+    if bytes.len() as u64 != shard.bytes {
+        return Err(corrupt(format!(
+            "size is {} bytes, manifest says {} (truncated or replaced)",
+            bytes.len(),
+            shard.bytes
+        )));
+    }
+    let digest = hex::encode(Sha256::digest(&bytes));
+    if digest != shard.sha256 {
+        return Err(corrupt(format!(
+            "sha256 is {digest}, manifest says {} (modified after writing)",
+            shard.sha256
+        )));
+    }
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| corrupt(format!("not a valid safetensors file: {e}")))?;
+    let m = shard.frames as usize;
+    let get = |name: &str, dtype: Dtype, shape: Vec<usize>| {
+        let t = st
+            .tensor(name)
+            .map_err(|_| corrupt(format!("tensor {name:?} missing")))?;
+        if t.dtype() != dtype || t.shape() != shape.as_slice() {
+            return Err(corrupt(format!(
+                "tensor {name:?} is {:?} {:?}, expected {dtype:?} {shape:?}",
+                t.dtype(),
+                t.shape()
+            )));
+        }
+        Ok(t.data().to_vec())
+    };
+    let le32 = |b: Vec<u8>| -> Vec<u32> {
+        b.chunks_exact(4)
+            .map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]))
+            .collect()
+    };
+    Ok(ShardData {
+        frames: get("frames", Dtype::U8, vec![m, h, w, c])?,
+        labels: get("labels", Dtype::U8, vec![m, k])?,
+        episode: le32(get("episode", Dtype::U32, vec![m])?),
+        step: le32(get("step", Dtype::U32, vec![m])?),
+        split: get("split", Dtype::U8, vec![m])?,
+    })
+}
+
 /// Label specs (name, RAM index, categories) of a game, with entropies filled in.
 pub fn label_specs(game: &Game, entropies: &[f64]) -> Vec<LabelSpec> {
     game_labels(game)
@@ -576,74 +645,93 @@ impl Dataset {
     /// all tensors.
     pub fn open(dir: &Path) -> Result<Self, CollectError> {
         let manifest = Self::read_manifest(dir)?;
-        let [h, w, c] = manifest.frame_shape;
-        let frame_bytes = h * w * c;
-        let k = manifest.labels.len();
         let n = manifest.counts.frames as usize;
         let mut ds = Dataset {
             dir: dir.to_path_buf(),
-            frames: Vec::with_capacity(n * frame_bytes),
-            labels: Vec::with_capacity(n * k),
+            frames: Vec::with_capacity(n * manifest.frame_shape.iter().product::<usize>()),
+            labels: Vec::with_capacity(n * manifest.labels.len()),
             episode: Vec::with_capacity(n),
             step: Vec::with_capacity(n),
             split: Vec::with_capacity(n),
             manifest,
         };
-        for shard in ds.manifest.shards.clone() {
-            let path = dir.join(&shard.file);
-            let corrupt = |reason: String| CollectError::CorruptShard {
-                path: path.clone(),
-                reason,
-            };
-            let mut bytes = Vec::new();
-            File::open(&path)
-                .and_then(|mut f| f.read_to_end(&mut bytes))
-                .map_err(|e| corrupt(format!("cannot read: {e}")))?;
-            if bytes.len() as u64 != shard.bytes {
-                return Err(corrupt(format!(
-                    "size is {} bytes, manifest says {} (truncated or replaced)",
-                    bytes.len(),
-                    shard.bytes
-                )));
-            }
-            let digest = hex::encode(Sha256::digest(&bytes));
-            if digest != shard.sha256 {
-                return Err(corrupt(format!(
-                    "sha256 is {digest}, manifest says {} (modified after writing)",
-                    shard.sha256
-                )));
-            }
-            let st = safetensors::SafeTensors::deserialize(&bytes)
-                .map_err(|e| corrupt(format!("not a valid safetensors file: {e}")))?;
-            let m = shard.frames as usize;
-            let get = |name: &str, dtype: safetensors::Dtype, shape: Vec<usize>| {
-                let t = st
-                    .tensor(name)
-                    .map_err(|_| corrupt(format!("tensor {name:?} missing")))?;
-                if t.dtype() != dtype || t.shape() != shape.as_slice() {
-                    return Err(corrupt(format!(
-                        "tensor {name:?} is {:?} {:?}, expected {dtype:?} {shape:?}",
-                        t.dtype(),
-                        t.shape()
-                    )));
-                }
-                Ok(t.data().to_vec())
-            };
-            use safetensors::Dtype;
-            ds.frames
-                .extend_from_slice(&get("frames", Dtype::U8, vec![m, h, w, c])?);
-            ds.labels.extend_from_slice(&get("labels", Dtype::U8, vec![m, k])?);
-            let le32 = |b: Vec<u8>| -> Vec<u32> {
-                b.chunks_exact(4)
-                    .map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]))
-                    .collect()
-            };
-            ds.episode.extend(le32(get("episode", Dtype::U32, vec![m])?));
-            ds.step.extend(le32(get("step", Dtype::U32, vec![m])?));
-            ds.split.extend(get("split", Dtype::U8, vec![m])?);
+        for shard in &ds.manifest.shards {
+            let data = read_shard(dir, shard, &ds.manifest)?;
+            ds.frames.extend_from_slice(&data.frames);
+            ds.labels.extend_from_slice(&data.labels);
+            ds.episode.extend(data.episode);
+            ds.step.extend(data.step);
+            ds.split.extend(data.split);
         }
         ds.check_episodes()?;
         Ok(ds)
+    }
+
+    /// Opens a dataset straight into a closed [`FrameStore`] (one shard in memory at a time),
+    /// every shard verified, episodes published with the splits recorded on disk. Stream
+    /// numbers and episode order are those of the manifest.
+    pub fn open_into_store(dir: &Path) -> Result<(Manifest, Arc<FrameStore>), CollectError> {
+        let manifest = Self::read_manifest(dir)?;
+        let store = FrameStore::new(StoreSpec {
+            capacity_frames: (manifest.counts.frames as usize).max(1),
+            frame_bytes: manifest.frame_shape.iter().product(),
+            label_bytes: manifest.labels.len(),
+            split: SplitRule {
+                train: manifest.split.train,
+                val: manifest.split.val,
+                test: manifest.split.test,
+            },
+            seed: manifest.seed,
+        })?;
+        let corrupt = |reason: String| CollectError::CorruptManifest {
+            path: dir.join(MANIFEST),
+            reason,
+        };
+        let mut writers: HashMap<u32, dimua_buffer::EpisodeWriter> = HashMap::new();
+        let mut episodes = manifest.episodes.iter().peekable();
+        let mut pending: Option<(&EpisodeEntry, Split, u32)> = None;
+        for shard in &manifest.shards {
+            let data = read_shard(dir, shard, &manifest)?;
+            let frame_bytes = store.spec().frame_bytes;
+            let k = store.spec().label_bytes;
+            for i in 0..data.episode.len() {
+                if pending.is_none() {
+                    let e = episodes
+                        .next()
+                        .ok_or_else(|| corrupt("shards hold more frames than the episodes list".into()))?;
+                    let split = parse_split(&e.split)
+                        .ok_or_else(|| corrupt(format!("episode {} has split {:?}", e.id, e.split)))?;
+                    pending = Some((e, split, 0));
+                }
+                let (e, split, done) = pending.as_mut().expect("set above");
+                if data.episode[i] != e.id || data.split[i] != *split as u8 {
+                    return Err(corrupt(format!(
+                        "frame {} of {} does not belong to episode {} as the manifest says",
+                        i, shard.file, e.id
+                    )));
+                }
+                let writer = match writers.entry(e.stream) {
+                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(store.try_writer(e.stream)?)
+                    }
+                };
+                writer.push(
+                    &data.frames[i * frame_bytes..(i + 1) * frame_bytes],
+                    &data.labels[i * k..(i + 1) * k],
+                )?;
+                *done += 1;
+                if *done == e.length {
+                    writer.end_episode_with_split(*split);
+                    pending = None;
+                }
+            }
+        }
+        if pending.is_some() || episodes.next().is_some() {
+            return Err(corrupt("the episodes list runs past the shards' frames".into()));
+        }
+        store.close();
+        Ok((manifest, store))
     }
 
     fn check_episodes(&self) -> Result<(), CollectError> {
