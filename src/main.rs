@@ -2,6 +2,8 @@
 //! plans, runs the library crates and prints errors as one clear chain with a non-zero exit.
 
 mod commands;
+mod config;
+mod pipeline;
 mod progress;
 
 use std::process::ExitCode;

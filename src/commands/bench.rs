@@ -26,7 +26,7 @@ pub struct BenchCollectArgs {
     #[arg(long)]
     pub threads: Option<usize>,
     /// Environment streams of the collector.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 10)]
     pub streams: u32,
     /// Seed.
     #[arg(long, default_value_t = 42)]

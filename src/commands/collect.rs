@@ -27,8 +27,8 @@ pub struct CollectArgs {
     /// Worker threads (default: all cores). Changes speed only, never the data.
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Independent environment streams (the reference's 8 processes).
-    #[arg(long, default_value_t = 8)]
+    /// Independent environment streams (default 10 = one block of the split rule, so small runs still get exact val/test shares; the reference used 8 processes).
+    #[arg(long, default_value_t = 10)]
     pub streams: u32,
     /// Store RGB frames (210x160x3) instead of grayscale (210x160x1).
     #[arg(long)]
@@ -128,7 +128,8 @@ pub fn run(args: CollectArgs) -> anyhow::Result<()> {
                 // Only remove the directory if we created it and it holds nothing.
                 let _ = std::fs::remove_dir(&args.out);
             }
-            return Err(err).with_context(|| format!("collecting {} into {}", game.name, args.out.display()));
+            return Err(err)
+                .with_context(|| format!("collecting {} into {}", game.name, args.out.display()));
         }
     };
     let c = &manifest.counts;

@@ -45,7 +45,12 @@ pub fn run(args: GamesArgs) -> anyhow::Result<()> {
         match labels {
             Some(labels) => {
                 let names: Vec<_> = labels.iter().map(|l| l.name.to_string()).collect();
-                println!("* {:<20} {} labels: {}", game.name, labels.len(), names.join(", "));
+                println!(
+                    "* {:<20} {} labels: {}",
+                    game.name,
+                    labels.len(),
+                    names.join(", ")
+                );
             }
             None => println!("  {}", game.name),
         }

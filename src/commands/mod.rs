@@ -4,6 +4,8 @@ mod bench;
 mod collect;
 mod games;
 mod roms;
+mod run;
+mod train;
 
 use clap::Subcommand;
 
@@ -17,6 +19,10 @@ pub enum Command {
     Roms(roms::RomsCommand),
     /// Collect an AtariARI dataset (frames + RAM labels) with the random policy.
     Collect(collect::CollectArgs),
+    /// Pretrain an encoder (streamed collection, --dataset, or --resume).
+    Train(train::TrainArgs),
+    /// Collect -> train -> probe end to end; every method, including random-cnn and majority.
+    Run(run::RunArgs),
     /// Benchmarks (one JSON line each).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -29,5 +35,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Roms(cmd) => roms::run(cmd),
         Command::Collect(args) => collect::run(args),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Train(args) => train::run(args),
+        Command::Run(args) => run::run(args),
     }
 }

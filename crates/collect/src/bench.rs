@@ -53,7 +53,8 @@ pub fn bare_ale_loop(
             .map(|t| {
                 let next = &next;
                 scope.spawn(move || -> Result<u64, CollectError> {
-                    let ale_seed = (derive_seed(seed, t as u32, 0x6261_7265) % 0x7fff_fffe) as u32 + 1;
+                    let ale_seed =
+                        (derive_seed(seed, t as u32, 0x6261_7265) % 0x7fff_fffe) as u32 + 1;
                     let mut ale = Ale::new(rom, ale_seed)?;
                     let actions: Vec<i32> = ale.minimal_action_set().to_vec();
                     let mut rng = ChaCha8Rng::seed_from_u64(ale_seed as u64);

@@ -213,7 +213,9 @@ pub fn prepare_output_dir(dir: &Path, force: bool) -> Result<(), CollectError> {
                 let path = entry.path();
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
-                let ours = name.starts_with("shard-") || name.starts_with(".shard-") || name.ends_with(".tmp");
+                let ours = name.starts_with("shard-")
+                    || name.starts_with(".shard-")
+                    || name.ends_with(".tmp");
                 if ours && path.is_file() {
                     fs::remove_file(&path).map_err(|e| CollectError::io("remove", &path, e))?;
                 }
@@ -512,7 +514,11 @@ struct ShardData {
 }
 
 /// Reads one shard, checking its size, sha256 and tensor dtypes/shapes against the manifest.
-fn read_shard(dir: &Path, shard: &ShardEntry, manifest: &Manifest) -> Result<ShardData, CollectError> {
+fn read_shard(
+    dir: &Path,
+    shard: &ShardEntry,
+    manifest: &Manifest,
+) -> Result<ShardData, CollectError> {
     use safetensors::Dtype;
     let [h, w, c] = manifest.frame_shape;
     let k = manifest.labels.len();
@@ -578,7 +584,11 @@ pub fn label_specs(game: &Game, entropies: &[f64]) -> Vec<LabelSpec> {
         .map(|(l, entropy)| LabelSpec {
             name: l.name.to_string(),
             ram_index: l.ram_index,
-            categories: l.categories.iter().map(|c| c.as_str().to_string()).collect(),
+            categories: l
+                .categories
+                .iter()
+                .map(|c| c.as_str().to_string())
+                .collect(),
             entropy,
         })
         .collect()
@@ -623,7 +633,10 @@ impl Dataset {
             reason,
         };
         if manifest.format != FORMAT {
-            return Err(bad(format!("format is {:?}, expected {FORMAT:?}", manifest.format)));
+            return Err(bad(format!(
+                "format is {:?}, expected {FORMAT:?}",
+                manifest.format
+            )));
         }
         if manifest.version != FORMAT_VERSION {
             return Err(bad(format!(
@@ -696,11 +709,12 @@ impl Dataset {
             let k = store.spec().label_bytes;
             for i in 0..data.episode.len() {
                 if pending.is_none() {
-                    let e = episodes
-                        .next()
-                        .ok_or_else(|| corrupt("shards hold more frames than the episodes list".into()))?;
-                    let split = parse_split(&e.split)
-                        .ok_or_else(|| corrupt(format!("episode {} has split {:?}", e.id, e.split)))?;
+                    let e = episodes.next().ok_or_else(|| {
+                        corrupt("shards hold more frames than the episodes list".into())
+                    })?;
+                    let split = parse_split(&e.split).ok_or_else(|| {
+                        corrupt(format!("episode {} has split {:?}", e.id, e.split))
+                    })?;
                     pending = Some((e, split, 0));
                 }
                 let (e, split, done) = pending.as_mut().expect("set above");
@@ -728,7 +742,9 @@ impl Dataset {
             }
         }
         if pending.is_some() || episodes.next().is_some() {
-            return Err(corrupt("the episodes list runs past the shards' frames".into()));
+            return Err(corrupt(
+                "the episodes list runs past the shards' frames".into(),
+            ));
         }
         store.close();
         Ok((manifest, store))

@@ -43,7 +43,9 @@ pub enum CollectError {
         path: PathBuf,
     },
     /// A manifest that cannot be parsed or is inconsistent.
-    #[error("corrupt dataset manifest {path}: {reason}; re-create the dataset with `dimua collect`")]
+    #[error(
+        "corrupt dataset manifest {path}: {reason}; re-create the dataset with `dimua collect`"
+    )]
     CorruptManifest {
         /// The manifest path.
         path: PathBuf,

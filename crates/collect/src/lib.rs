@@ -79,6 +79,67 @@ pub fn store_for(spec: &CollectSpec, split: SplitRule) -> Result<Arc<FrameStore>
     })?)
 }
 
+/// Episodes and label columns that survive the AtariARI filters.
+#[derive(Debug, Clone)]
+pub struct Assembled {
+    /// Kept episodes in canonical (stream, index) order, test frames deduplicated.
+    pub episodes: Vec<filters::PlannedEpisode>,
+    /// Labels that pass the entropy filter (the columns to use, in order).
+    pub labels: Vec<dataset::LabelSpec>,
+    /// Store label columns of `labels`.
+    pub columns: Vec<usize>,
+    /// Labels removed by the entropy filter.
+    pub dropped_labels: Vec<dataset::LabelSpec>,
+    /// What the filters removed.
+    pub counts: filters::FilterCounts,
+}
+
+/// Applies the AtariARI post-processing to a filled store: episode length filter (`> min_len`),
+/// entropy filter over all kept frames (before the split), and test-frame dedup.
+pub fn assemble(
+    store: &FrameStore,
+    game: &'static dimua_atari::Game,
+    min_episode_length: usize,
+    entropy_threshold: f64,
+    dedup_test: bool,
+) -> Result<Assembled, CollectError> {
+    let (mut episodes, mut counts) = filters::plan_episodes(store.episodes(), min_episode_length);
+    if episodes.is_empty() {
+        return Err(CollectError::InvalidRequest {
+            reason: format!(
+                "no episode longer than {min_episode_length} frames among {} collected frames: \
+                 ask for more frames (or fewer --streams, so each stream runs longer)",
+                store.frames_written()
+            ),
+        });
+    }
+    let entropies = filters::label_entropies(store, &episodes);
+    let mut labels = Vec::new();
+    let mut columns = Vec::new();
+    let mut dropped_labels = Vec::new();
+    for (col, spec) in dataset::label_specs(game, &entropies)
+        .into_iter()
+        .enumerate()
+    {
+        if spec.entropy >= entropy_threshold {
+            labels.push(spec);
+            columns.push(col);
+        } else {
+            dropped_labels.push(spec);
+        }
+    }
+    if dedup_test {
+        filters::dedup_test_frames(store, &mut episodes, &mut counts);
+    }
+    Ok(Assembled {
+        episodes,
+        labels,
+        columns,
+        dropped_labels,
+        counts,
+    })
+}
+
 /// Collects a dataset and writes it to `request.out`. On error or interruption nothing that
 /// looks like a complete dataset is left behind.
 pub fn collect_dataset(
@@ -92,33 +153,19 @@ pub fn collect_dataset(
     let store = store_for(&request.spec, request.split)?;
     let stats = collect_into(&request.spec, rom, &store, progress)?;
 
-    let (mut episodes, mut counts) =
-        filters::plan_episodes(store.episodes(), request.min_episode_length);
-    if episodes.is_empty() {
-        return Err(CollectError::InvalidRequest {
-            reason: format!(
-                "no episode longer than {} frames among {} collected frames: ask for more --frames \
-                 (or fewer --streams, so each stream runs longer)",
-                request.min_episode_length, request.spec.frames
-            ),
-        });
-    }
-    let entropies = filters::label_entropies(&store, &episodes);
-    let all = dataset::label_specs(request.spec.game, &entropies);
-    let mut kept = Vec::new();
-    let mut columns = Vec::new();
-    let mut dropped = Vec::new();
-    for (col, spec) in all.into_iter().enumerate() {
-        if spec.entropy >= request.entropy_threshold {
-            kept.push(spec);
-            columns.push(col);
-        } else {
-            dropped.push(spec);
-        }
-    }
-    if request.dedup_test {
-        filters::dedup_test_frames(&store, &mut episodes, &mut counts);
-    }
+    let Assembled {
+        episodes,
+        labels: kept,
+        columns,
+        dropped_labels: dropped,
+        counts,
+    } = assemble(
+        &store,
+        request.spec.game,
+        request.min_episode_length,
+        request.entropy_threshold,
+        request.dedup_test,
+    )?;
     let [h, w, c] = [210, 160, if request.spec.color { 3 } else { 1 }];
     let meta = dataset::DatasetMeta {
         game: request.spec.game,

@@ -1,0 +1,315 @@
+//! `dimua run`: collect -> train -> probe in one process. The pretraining collection streams
+//! straight into the trainer; the probe collection is separately seeded; every artefact of the
+//! trainer and the prober lands in `--out`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use dimua_atari::Game;
+use dimua_model::{Encoder, EncoderSpec, FrameShape, Method};
+
+use super::collect::default_threads;
+use super::roms::RomArgs;
+use crate::config::{RunConfig, EMBEDDED_DEFAULT};
+use crate::pipeline::{self, PROBE_SEED_OFFSET};
+
+/// Flags of `dimua run`; each overrides the same field of the config file.
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    /// TOML config (default: the embedded quick DIM-UA-on-Pong config).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Game: ALE ROM name, AtariARI key or gym id.
+    #[arg(long)]
+    pub game: Option<String>,
+    /// Method: st-dim, dim-ua, minus-ua, plus-mmd, random-cnn or majority.
+    #[arg(long)]
+    pub method: Option<String>,
+    /// Atlas heads n.
+    #[arg(long)]
+    pub heads: Option<usize>,
+    /// Units per head d.
+    #[arg(long)]
+    pub units: Option<usize>,
+    /// Pretraining frames.
+    #[arg(long)]
+    pub frames: Option<usize>,
+    /// Probe frames.
+    #[arg(long)]
+    pub probe_frames: Option<usize>,
+    /// Maximum pretraining epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Maximum probe epochs.
+    #[arg(long)]
+    pub probe_epochs: Option<usize>,
+    /// Master seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Device: auto, cpu, cuda or cuda:<i>.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Collector threads.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Environment streams per collection.
+    #[arg(long)]
+    pub streams: Option<u32>,
+    /// RGB frames.
+    #[arg(long)]
+    pub color: bool,
+    /// Weight of L_Q.
+    #[arg(long)]
+    pub tau: Option<f64>,
+    /// Output directory (must be empty or absent unless --force).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace the contents of a non-empty --out.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub rom: RomArgs,
+}
+
+impl RunArgs {
+    /// The config file (or the embedded default) with every given flag applied.
+    pub fn resolve(&self) -> anyhow::Result<RunConfig> {
+        let mut c = match &self.config {
+            Some(path) => RunConfig::load(path)?,
+            None => RunConfig::from_toml(EMBEDDED_DEFAULT, "the embedded default")?,
+        };
+        macro_rules! set {
+            ($($flag:ident => $field:expr),* $(,)?) => {
+                $(if let Some(v) = self.$flag.clone() { $field = v; })*
+            };
+        }
+        set!(game => c.game, method => c.method, frames => c.frames,
+             probe_frames => c.probe_frames, seed => c.seed, device => c.device,
+             streams => c.streams, epochs => c.train.epochs, probe_epochs => c.probe.epochs,
+             tau => c.train.tau);
+        if self.heads.is_some() {
+            c.heads = self.heads;
+        }
+        if self.units.is_some() {
+            c.units = self.units;
+        }
+        if self.threads.is_some() {
+            c.threads = self.threads;
+        }
+        if self.color {
+            c.color = true;
+        }
+        Ok(c)
+    }
+}
+
+/// The method of a run: a trained/initialised encoder, or the majority baseline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RunMethod {
+    /// An encoder method.
+    Encoder(Method),
+    /// Most frequent train value per label.
+    Majority,
+}
+
+/// A validated run: the raw config plus what was derived from it.
+pub struct RunPlan {
+    /// The resolved raw config (saved as `config.toml`).
+    pub config: RunConfig,
+    /// The game.
+    pub game: &'static Game,
+    /// The method.
+    pub method: RunMethod,
+    /// Heads and units actually used.
+    pub heads: usize,
+    /// Units per head.
+    pub units: usize,
+    /// Device.
+    pub device: tch::Device,
+    /// Collector threads.
+    pub threads: usize,
+}
+
+impl RunPlan {
+    /// Validates `config` into a plan.
+    pub fn new(config: RunConfig) -> anyhow::Result<Self> {
+        let game = dimua_atari::resolve_game(&config.game)?;
+        let method =
+            if config.method == "majority" {
+                RunMethod::Majority
+            } else {
+                RunMethod::Encoder(config.method.parse::<Method>().map_err(|e| {
+                    anyhow::anyhow!("{e} (majority is also accepted by `dimua run`)")
+                })?)
+            };
+        let (dh, du) = match method {
+            RunMethod::Encoder(Method::StDim | Method::RandomCnn) | RunMethod::Majority => (1, 256),
+            RunMethod::Encoder(_) => (4, 512),
+        };
+        let heads = config.heads.unwrap_or(dh);
+        let units = config.units.unwrap_or(du);
+        if let RunMethod::Encoder(m) = method {
+            m.validate_architecture(heads, units)?;
+        }
+        if config.frames == 0 || config.probe_frames == 0 {
+            bail!("frames and probe_frames must be at least 1");
+        }
+        let device = dimua_model::parse_device(&config.device)?;
+        let threads = config.threads.unwrap_or_else(default_threads).max(1);
+        Ok(RunPlan {
+            game,
+            method,
+            heads,
+            units,
+            device,
+            threads,
+            config,
+        })
+    }
+
+    /// Frame shape of the run's observations.
+    pub fn frame_shape(&self) -> FrameShape {
+        FrameShape {
+            height: 210,
+            width: 160,
+            channels: if self.config.color { 3 } else { 1 },
+        }
+    }
+
+    /// The trainer's configuration for this run.
+    pub fn train_config(&self, method: Method) -> dimua_train::TrainConfig {
+        let t = &self.config.train;
+        dimua_train::TrainConfig {
+            method,
+            heads: self.heads,
+            units: self.units,
+            tau: t.tau,
+            tau_warmup_steps: t.tau_warmup_steps,
+            lr: t.lr,
+            adam_eps: t.adam_eps,
+            batch_size: t.batch_size,
+            max_epochs: t.epochs,
+            patience: t.patience,
+            steps_per_epoch: t.steps_per_epoch,
+            seed: self.config.seed,
+            device: self.config.device.clone(),
+            last_weights: t.last_weights,
+            game: Some(self.game.name.to_string()),
+            ..dimua_train::TrainConfig::for_method(method)
+        }
+    }
+}
+
+/// Creates `dir`, refusing a non-empty one unless `force`.
+pub fn prepare_run_dir(dir: &Path, force: bool) -> anyhow::Result<()> {
+    if dir.exists() {
+        let non_empty = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .next()
+            .is_some();
+        if non_empty {
+            if !force {
+                bail!(
+                    "output directory {} is not empty: choose another --out, or pass --force to replace it",
+                    dir.display()
+                );
+            }
+            std::fs::remove_dir_all(dir)
+                .with_context(|| format!("cannot clear {}", dir.display()))?;
+        }
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+}
+
+/// Pretrains (streaming collection into the trainer) or initialises the encoder of `plan`
+/// and writes it to `dir/encoder.safetensors`.
+fn make_encoder(
+    plan: &RunPlan,
+    method: Method,
+    rom: &dimua_atari::Rom,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    let shape = plan.frame_shape();
+    if method == Method::RandomCnn {
+        tch::manual_seed(plan.config.seed as i64);
+        let spec = EncoderSpec::new(shape, plan.heads, plan.units)?;
+        let encoder = Encoder::new(spec, method, Some(plan.game.name.to_string()), plan.device)?;
+        encoder.save(dir.join("encoder.safetensors"))?;
+        return Ok(());
+    }
+    let (store, collection) = crate::commands::train::streaming_store(plan, rom.clone())?;
+    let config = plan.train_config(method);
+    let result = crate::commands::train::train_streaming(
+        &config,
+        store,
+        shape,
+        dir,
+        Some(&collection),
+        false,
+    );
+    crate::commands::train::finish_collection(collection, result.is_err())?;
+    result?;
+    Ok(())
+}
+
+/// Runs `dimua run`.
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let plan = RunPlan::new(args.resolve()?)?;
+    let rom = args.rom.load(plan.game)?;
+    prepare_run_dir(&args.out, args.force)?;
+    pipeline::write_atomic(
+        &args.out.join("config.toml"),
+        plan.config.to_toml().as_bytes(),
+    )?;
+    eprintln!(
+        "dimua run: {} {} ({}x{}), {} pretraining + {} probe frames, device {:?}, out {}",
+        plan.game.name,
+        plan.config.method,
+        plan.heads,
+        plan.units,
+        plan.config.frames,
+        plan.config.probe_frames,
+        plan.device,
+        args.out.display()
+    );
+    let encoder = match plan.method {
+        RunMethod::Majority => None,
+        RunMethod::Encoder(method) => {
+            make_encoder(&plan, method, &rom, &args.out)?;
+            Some(Encoder::load_on(
+                args.out.join("encoder.safetensors"),
+                plan.device,
+            )?)
+        }
+    };
+    let set = pipeline::collect_probe_set(
+        plan.game,
+        &rom,
+        plan.config.probe_frames,
+        plan.config.seed.wrapping_add(PROBE_SEED_OFFSET),
+        plan.threads,
+        plan.config.streams,
+        plan.config.color,
+    )?;
+    let mut probe_config = plan.config.probe.clone();
+    probe_config.seed = plan.config.seed;
+    let outcome = pipeline::probe(&set, encoder.as_ref(), &probe_config, plan.device)?;
+    let title = format!(
+        "{} / {} ({}x{}), seed {}",
+        plan.game.name, plan.config.method, plan.heads, plan.units, plan.config.seed
+    );
+    pipeline::write_probe_outputs(&args.out, &outcome, &title)?;
+    let r = &outcome.result;
+    println!(
+        "{}: across-categories F1 {:.3} acc {:.3}, overall F1 {:.3} acc {:.3} over {} labels -> {}",
+        title,
+        r.across_categories_f1.unwrap_or(f64::NAN),
+        r.across_categories_acc.unwrap_or(f64::NAN),
+        r.overall_f1,
+        r.overall_acc,
+        outcome.labels.len(),
+        args.out.join("probe.json").display()
+    );
+    Ok(())
+}

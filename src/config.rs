@@ -1,0 +1,153 @@
+//! Run configuration: the raw TOML/flags (`RunConfig`, every field documented, unknown keys
+//! rejected) and the embedded default used when no `--config` is given.
+
+use std::path::Path;
+
+use anyhow::Context;
+use dimua_probe::ProbeConfig;
+use serde::{Deserialize, Serialize};
+
+/// The embedded default: DIM-UA on Pong (bundled canonical ROM), small `quick` sizes.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../configs/quick/pong-dim-ua.toml");
+
+/// Pretraining hyper-parameters (reference defaults; PROTOCOL.md sections 4, 5, 7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainSection {
+    /// Weight of the unbalanced-atlas term L_Q (0.1).
+    pub tau: f64,
+    /// Linear warm-up of tau from 0 over this many steps (0 = off, as the reference).
+    pub tau_warmup_steps: u64,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Adam epsilon.
+    pub adam_eps: f64,
+    /// Pairs per batch.
+    pub batch_size: usize,
+    /// Maximum epochs.
+    pub epochs: usize,
+    /// Early-stopping patience (epochs without a val-loss improvement).
+    pub patience: usize,
+    /// Optimiser steps per epoch (default: train frames / batch size, as the reference).
+    pub steps_per_epoch: Option<usize>,
+    /// Keep the last epoch's weights (the reference) instead of the best validation epoch's.
+    pub last_weights: bool,
+}
+
+impl Default for TrainSection {
+    fn default() -> Self {
+        TrainSection {
+            tau: 0.1,
+            tau_warmup_steps: 0,
+            lr: 3e-4,
+            adam_eps: 1e-5,
+            batch_size: 64,
+            epochs: 100,
+            patience: 15,
+            steps_per_epoch: None,
+            last_weights: false,
+        }
+    }
+}
+
+/// One collect -> train -> probe run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// Game: ALE ROM name, AtariARI key or gym id.
+    pub game: String,
+    /// Method: st-dim, dim-ua, minus-ua, plus-mmd, random-cnn or majority.
+    pub method: String,
+    /// Atlas heads n (default: 1 for st-dim/random-cnn, 4 for the atlas methods).
+    pub heads: Option<usize>,
+    /// Units per head d (default: 256 for st-dim/random-cnn, 512 for the atlas methods).
+    pub units: Option<usize>,
+    /// Master seed (collection, training, probes).
+    pub seed: u64,
+    /// Device: auto, cpu, cuda or cuda:<i>.
+    pub device: String,
+    /// Pretraining frames collected (agent steps); split 80/20 train/val by episode.
+    pub frames: usize,
+    /// Probe frames collected (a separately seeded collection); split 70/10/20 by episode.
+    pub probe_frames: usize,
+    /// Collector threads (default: all cores).
+    pub threads: Option<usize>,
+    /// Environment streams per collection.
+    pub streams: u32,
+    /// RGB frames instead of grayscale.
+    pub color: bool,
+    /// Pretraining settings.
+    pub train: TrainSection,
+    /// Probe settings (its `seed` is replaced by the run seed).
+    pub probe: ProbeConfig,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            game: "pong".into(),
+            method: "dim-ua".into(),
+            heads: None,
+            units: None,
+            seed: 42,
+            device: "auto".into(),
+            frames: 100_000,
+            probe_frames: 50_000,
+            threads: None,
+            streams: 10,
+            color: false,
+            train: TrainSection::default(),
+            probe: ProbeConfig::default(),
+        }
+    }
+}
+
+impl RunConfig {
+    /// Parses TOML, naming any unknown key and the valid ones.
+    pub fn from_toml(text: &str, origin: &str) -> anyhow::Result<Self> {
+        toml::from_str(text)
+            .map_err(|e| anyhow::anyhow!("invalid config {origin}: {}", e.message()))
+            .with_context(|| format!("reading {origin}"))
+    }
+
+    /// Reads a TOML file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// The resolved config as TOML (what `config.toml` in a run holds).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_parses() {
+        let c = RunConfig::from_toml(EMBEDDED_DEFAULT, "embedded").unwrap();
+        assert_eq!(c.game, "pong");
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_the_valid_ones() {
+        let err = RunConfig::from_toml("game = \"pong\"\nframs = 10\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("frams") && err.contains("frames"), "{err}");
+        let err = RunConfig::from_toml("[train]\nlr2 = 1.0\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lr2") && err.contains("tau"), "{err}");
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let c = RunConfig::default();
+        assert_eq!(RunConfig::from_toml(&c.to_toml(), "rt").unwrap(), c);
+    }
+}

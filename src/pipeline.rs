@@ -1,0 +1,278 @@
+//! The probe stage shared by `dimua run` and `dimua probe`: a separately seeded probe
+//! collection, the AtariARI filters, encoder features computed once per frame, all probes
+//! trained together, and `probe.json` + `report.md` written atomically.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use dimua_atari::{Game, Rom};
+use dimua_buffer::{FrameStore, Split, SplitRule};
+use dimua_collect::{Assembled, CollectProgress, CollectSpec};
+use dimua_model::Encoder;
+use dimua_probe::{LabelSpec, ProbeConfig, ProbeData, ProbeResult, Sampling};
+use tch::{Device, Kind, Tensor};
+
+use crate::progress;
+
+/// Offset between the pretraining seed and the probe collection's seed, so the two
+/// collections are independent (the reference reuses the same env seeds).
+pub const PROBE_SEED_OFFSET: u64 = 1_000_003;
+
+/// Frames encoded per forward pass when computing probe features.
+const ENCODE_BATCH: usize = 256;
+
+/// Runs a collection to completion on a worker thread, drawing a progress bar and forwarding
+/// Ctrl-C.
+pub fn collect_with_progress(
+    spec: &CollectSpec,
+    rom: &Rom,
+    store: &Arc<FrameStore>,
+    label: &str,
+) -> anyhow::Result<dimua_collect::CollectStats> {
+    let state = CollectProgress::default();
+    let bar = progress::bar(spec.frames as u64, label, "frames");
+    let result = std::thread::scope(|scope| {
+        let job = scope.spawn(|| dimua_collect::collect_into(spec, rom, store, &state));
+        while !job.is_finished() {
+            if progress::interrupted() {
+                state.stop.store(true, Ordering::Relaxed);
+            }
+            bar.set_position(state.frames.load(Ordering::Relaxed) as u64);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        job.join()
+            .unwrap_or_else(|_| Err(dimua_collect::CollectError::WorkerPanic("collector".into())))
+    });
+    bar.finish_and_clear();
+    Ok(result?)
+}
+
+/// The probe dataset: filtered episodes of a probe collection, ready for features.
+pub struct ProbeSet {
+    /// The store holding the frames.
+    pub store: Arc<FrameStore>,
+    /// Filtered episodes and label columns.
+    pub assembled: Assembled,
+}
+
+/// Collects and filters the probe dataset of `game` (split 7/1/2 by episode).
+pub fn collect_probe_set(
+    game: &'static Game,
+    rom: &Rom,
+    frames: usize,
+    seed: u64,
+    threads: usize,
+    streams: u32,
+    color: bool,
+) -> anyhow::Result<ProbeSet> {
+    if dimua_atari::labels(game).is_none() {
+        bail!(
+            "{} has no AtariARI RAM annotations, so it cannot be probed; AtariARI games: {}",
+            game.name,
+            dimua_atari::atariari_games()
+                .map(|g| g.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let spec = CollectSpec {
+        game,
+        frames,
+        seed,
+        threads,
+        streams,
+        color,
+    };
+    spec.validate()?;
+    let store = dimua_collect::store_for(&spec, SplitRule::PROBE)?;
+    collect_with_progress(&spec, rom, &store, "probe data")?;
+    let assembled = dimua_collect::assemble(
+        &store,
+        game,
+        dimua_collect::filters::MIN_EPISODE_LEN,
+        dimua_collect::filters::ENTROPY_THRESHOLD,
+        true,
+    )?;
+    for split in [Split::Train, Split::Val, Split::Test] {
+        if !assembled.episodes.iter().any(|e| e.split == split) {
+            bail!(
+                "the probe collection ({frames} frames, {streams} streams) has no {} episode \
+                 longer than {} frames: raise --probe-frames (or lower --streams)",
+                split.name(),
+                dimua_collect::filters::MIN_EPISODE_LEN
+            );
+        }
+    }
+    if assembled.labels.is_empty() {
+        bail!(
+            "every label of {} was removed by the entropy filter on {frames} frames: raise --probe-frames",
+            game.name
+        );
+    }
+    Ok(ProbeSet { store, assembled })
+}
+
+impl ProbeSet {
+    /// Slots of every frame of `split`, in canonical order.
+    fn slots(&self, split: Split) -> Vec<u32> {
+        self.assembled
+            .episodes
+            .iter()
+            .filter(|e| e.split == split)
+            .flat_map(|e| e.slots.iter().copied())
+            .collect()
+    }
+
+    /// Episode index of every train frame (for AtariARI's episode-uniform sampling).
+    fn train_episode_ids(&self) -> Vec<u64> {
+        self.assembled
+            .episodes
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.split == Split::Train)
+            .flat_map(|(i, e)| std::iter::repeat_n(i as u64, e.slots.len()))
+            .collect()
+    }
+
+    /// Labels `[N, K]` (u8, kept columns) of the given slots.
+    fn labels(&self, slots: &[u32]) -> Tensor {
+        let k = self.assembled.columns.len();
+        let mut out = Vec::with_capacity(slots.len() * k);
+        for &s in slots {
+            let row = self.store.labels(s);
+            out.extend(self.assembled.columns.iter().map(|&c| row[c]));
+        }
+        Tensor::from_slice(&out).view([slots.len() as i64, k as i64])
+    }
+
+    /// Probe label specs (names and categories).
+    fn label_specs(&self) -> anyhow::Result<Vec<LabelSpec>> {
+        self.assembled
+            .labels
+            .iter()
+            .map(|l| LabelSpec::new(l.name.clone(), &l.categories).map_err(Into::into))
+            .collect()
+    }
+
+    /// Encoder features `[N, D]` of the given slots, computed once, batch by batch.
+    fn features(&self, encoder: &Encoder, slots: &[u32]) -> anyhow::Result<Tensor> {
+        let shape = encoder.frame_shape();
+        let frame_bytes = self.store.spec().frame_bytes;
+        let mut parts = Vec::new();
+        let mut buf = Vec::with_capacity(ENCODE_BATCH * frame_bytes);
+        for chunk in slots.chunks(ENCODE_BATCH) {
+            buf.clear();
+            self.store.gather_frames(chunk, &mut buf);
+            let frames = Tensor::from_slice(&buf).view([
+                chunk.len() as i64,
+                shape.height as i64,
+                shape.width as i64,
+                shape.channels as i64,
+            ]);
+            let f = encoder
+                .encode(&frames)
+                .context("encoding probe frames")?
+                .to_kind(Kind::Float);
+            parts.push(f);
+        }
+        Ok(Tensor::cat(&parts, 0))
+    }
+}
+
+/// What the probe stage produced.
+pub struct ProbeOutcome {
+    /// Scores.
+    pub result: ProbeResult,
+    /// Labels probed.
+    pub labels: Vec<String>,
+}
+
+/// Trains the probes on `encoder`'s features (or scores the majority baseline when `encoder`
+/// is `None`) and returns the test result.
+pub fn probe(
+    set: &ProbeSet,
+    encoder: Option<&Encoder>,
+    config: &ProbeConfig,
+    device: Device,
+) -> anyhow::Result<ProbeOutcome> {
+    let specs = set.label_specs()?;
+    let (train, val, test) = (
+        set.slots(Split::Train),
+        set.slots(Split::Val),
+        set.slots(Split::Test),
+    );
+    let (ytr, yva, yte) = (set.labels(&train), set.labels(&val), set.labels(&test));
+    let result = match encoder {
+        None => dimua_probe::majority_baseline(&ytr, &yte, &specs)?,
+        Some(encoder) => {
+            if let Some(shape_err) = shape_mismatch(encoder, set) {
+                bail!(shape_err);
+            }
+            let bar = progress::spinner("features");
+            let (xtr, xva, xte) = (
+                set.features(encoder, &train)?.to_device(device),
+                set.features(encoder, &val)?.to_device(device),
+                set.features(encoder, &test)?.to_device(device),
+            );
+            bar.finish_and_clear();
+            let (ytr, yva, yte) = (
+                ytr.to_device(device),
+                yva.to_device(device),
+                yte.to_device(device),
+            );
+            let data = ProbeData {
+                train: dimua_probe::Split::new(&xtr, &ytr),
+                val: dimua_probe::Split::new(&xva, &yva),
+                test: dimua_probe::Split::new(&xte, &yte),
+                labels: &specs,
+                sampling: Sampling::Episodes(set.train_episode_ids()),
+            };
+            let bar = progress::spinner("probes");
+            let run = dimua_probe::train_probes(&data, config)?;
+            bar.finish_and_clear();
+            run.result
+        }
+    };
+    Ok(ProbeOutcome {
+        result,
+        labels: specs.iter().map(|s| s.name.clone()).collect(),
+    })
+}
+
+fn shape_mismatch(encoder: &Encoder, set: &ProbeSet) -> Option<String> {
+    let s = encoder.frame_shape();
+    let expected = s.height * s.width * s.channels;
+    (expected != set.store.spec().frame_bytes).then(|| {
+        format!(
+            "the encoder takes {}x{}x{} frames but the probe frames have {} bytes each \
+             (grayscale vs --color mismatch?)",
+            s.height,
+            s.width,
+            s.channels,
+            set.store.spec().frame_bytes
+        )
+    })
+}
+
+/// Writes `probe.json` and `report.md` into `dir` (temporary names, then renamed).
+pub fn write_probe_outputs(dir: &Path, outcome: &ProbeOutcome, title: &str) -> anyhow::Result<()> {
+    let json = serde_json::to_string_pretty(&outcome.result)?;
+    write_atomic(&dir.join("probe.json"), json.as_bytes())?;
+    let md = dimua_probe::result_markdown(&outcome.result, title);
+    write_atomic(&dir.join("report.md"), md.as_bytes())?;
+    Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {}", tmp.display()))?;
+    Ok(())
+}
