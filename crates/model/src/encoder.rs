@@ -67,7 +67,11 @@ pub struct EncoderMeta {
 
 impl EncoderMeta {
     /// The sidecar for `spec` trained by `method` on `game`.
-    pub fn new(spec: &EncoderSpec, method: Method, game: Option<String>) -> Result<Self, ModelError> {
+    pub fn new(
+        spec: &EncoderSpec,
+        method: Method,
+        game: Option<String>,
+    ) -> Result<Self, ModelError> {
         let geometry = spec.geometry()?;
         Ok(EncoderMeta {
             format_version: ENCODER_FORMAT_VERSION,
@@ -84,7 +88,8 @@ impl EncoderMeta {
             game,
             feature_dim: spec.units,
             weights: ENCODER_WEIGHTS_FILE.to_string(),
-            input: "u8 frames [B, H, W, C] (or [H, W, C]), raw 0..255; scaled by 1/255 inside".into(),
+            input: "u8 frames [B, H, W, C] (or [H, W, C]), raw 0..255; scaled by 1/255 inside"
+                .into(),
             output: "f32 [B, units]: coordinates of the argmax-membership head (Eq. 2)".into(),
         })
     }
@@ -92,7 +97,11 @@ impl EncoderMeta {
     /// The architecture as an [`EncoderSpec`].
     pub fn spec(&self) -> Result<EncoderSpec, ModelError> {
         let a = &self.architecture;
-        let frame = FrameShape { height: a.in_shape[0], width: a.in_shape[1], channels: a.in_shape[2] };
+        let frame = FrameShape {
+            height: a.in_shape[0],
+            width: a.in_shape[1],
+            channels: a.in_shape[2],
+        };
         EncoderSpec::new(frame, a.heads, a.units)
     }
 }
@@ -104,12 +113,18 @@ pub fn encoder_paths(path: &Path) -> (PathBuf, PathBuf) {
     match path.extension().and_then(|e| e.to_str()) {
         Some("safetensors") => (path.to_path_buf(), path.with_extension("json")),
         Some("json") => (path.with_extension("safetensors"), path.to_path_buf()),
-        _ => (path.join(ENCODER_WEIGHTS_FILE), path.join(ENCODER_SIDECAR_FILE)),
+        _ => (
+            path.join(ENCODER_WEIGHTS_FILE),
+            path.join(ENCODER_SIDECAR_FILE),
+        ),
     }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError + '_ {
-    move |source| ModelError::Io { path: path.to_path_buf(), source }
+    move |source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Writes `bytes` to `path` via a temporary file in the same directory and a rename.
@@ -121,13 +136,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
 
 /// `path` + `.tmp` (the temporary name used before renaming into place).
 pub fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".tmp");
     path.with_file_name(name)
 }
 
 /// Writes named tensors (moved to the CPU, made contiguous) as safetensors, atomically.
-pub fn write_safetensors_atomic(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), ModelError> {
+pub fn write_safetensors_atomic(
+    path: &Path,
+    tensors: &[(String, Tensor)],
+) -> Result<(), ModelError> {
     let ctx = "writing safetensors";
     let cpu = tensors
         .iter()
@@ -142,36 +163,65 @@ pub fn write_safetensors_atomic(path: &Path, tensors: &[(String, Tensor)]) -> Re
 /// Exports the encoder part (`encoder.*`, `atlas.*`) of `vs` (an [`Encoder`]'s or a training
 /// model's var store) to `path` (see [`encoder_paths`]), weights first, then the sidecar,
 /// each via a temporary file and a rename. Returns the weights and sidecar paths.
-pub fn export_encoder(vs: &VarStore, meta: &EncoderMeta, path: &Path) -> Result<(PathBuf, PathBuf), ModelError> {
+pub fn export_encoder(
+    vs: &VarStore,
+    meta: &EncoderMeta,
+    path: &Path,
+) -> Result<(PathBuf, PathBuf), ModelError> {
+    let tensors: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    export_encoder_tensors(&tensors, meta, path)
+}
+
+/// Like [`export_encoder`] from named tensors (e.g. a saved copy of the best weights);
+/// names outside [`ENCODER_PREFIXES`] are skipped.
+pub fn export_encoder_tensors(
+    tensors: &[(String, Tensor)],
+    meta: &EncoderMeta,
+    path: &Path,
+) -> Result<(PathBuf, PathBuf), ModelError> {
     let (weights, sidecar) = encoder_paths(path);
     if let Some(dir) = weights.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
     }
-    let mut tensors: Vec<(String, Tensor)> = vs
-        .variables()
-        .into_iter()
+    let mut tensors: Vec<(String, Tensor)> = tensors
+        .iter()
         .filter(|(k, _)| ENCODER_PREFIXES.iter().any(|p| k.starts_with(p)))
+        .map(|(k, t)| (k.clone(), t.shallow_clone()))
         .collect();
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     write_safetensors_atomic(&weights, &tensors)?;
     let mut meta = meta.clone();
-    meta.weights = weights.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let json = serde_json::to_vec_pretty(&meta)
-        .map_err(|source| ModelError::Sidecar { path: sidecar.clone(), source })?;
+    meta.weights = weights
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let json = serde_json::to_vec_pretty(&meta).map_err(|source| ModelError::Sidecar {
+        path: sidecar.clone(),
+        source,
+    })?;
     write_atomic(&sidecar, &json)?;
     Ok((weights, sidecar))
 }
 
 /// Copies named tensors into the variables of `vs`, requiring the same names and shapes.
-pub fn load_vars_exact(vs: &VarStore, tensors: HashMap<String, Tensor>, path: &Path) -> Result<(), ModelError> {
-    let mismatch = |reason: String| ModelError::WeightsMismatch { path: path.to_path_buf(), reason };
+pub fn load_vars_exact(
+    vs: &VarStore,
+    tensors: HashMap<String, Tensor>,
+    path: &Path,
+) -> Result<(), ModelError> {
+    let mismatch = |reason: String| ModelError::WeightsMismatch {
+        path: path.to_path_buf(),
+        reason,
+    };
     let vars: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
     if let Some(extra) = tensors.keys().find(|k| !vars.contains_key(*k)) {
         return Err(mismatch(format!("unexpected tensor {extra:?}")));
     }
     tch::no_grad(|| {
         for (name, mut var) in vars {
-            let src = tensors.get(&name).ok_or_else(|| mismatch(format!("missing tensor {name:?}")))?;
+            let src = tensors
+                .get(&name)
+                .ok_or_else(|| mismatch(format!("missing tensor {name:?}")))?;
             if src.size() != var.size() {
                 return Err(mismatch(format!(
                     "{name}: shape {:?} in the file, {:?} expected",
@@ -180,7 +230,10 @@ pub fn load_vars_exact(vs: &VarStore, tensors: HashMap<String, Tensor>, path: &P
                 )));
             }
             if src.kind() != Kind::Float {
-                return Err(mismatch(format!("{name}: dtype {:?}, expected f32", src.kind())));
+                return Err(mismatch(format!(
+                    "{name}: dtype {:?}, expected f32",
+                    src.kind()
+                )));
             }
             var.f_copy_(src).ctx("loading weights")?;
         }
@@ -209,7 +262,12 @@ pub struct Encoder {
 impl Encoder {
     /// A freshly initialised encoder (orthogonal, gain sqrt 2, zero bias), drawn from
     /// libtorch's global generator (seed it with `tch::manual_seed`).
-    pub fn new(spec: EncoderSpec, method: Method, game: Option<String>, device: Device) -> Result<Self, ModelError> {
+    pub fn new(
+        spec: EncoderSpec,
+        method: Method,
+        game: Option<String>,
+        device: Device,
+    ) -> Result<Self, ModelError> {
         let mut vs = VarStore::new(device);
         let net = EncoderNet::new(&vs.root(), &spec)?;
         vs.freeze();
@@ -228,9 +286,15 @@ impl Encoder {
         let (weights, sidecar) = encoder_paths(path.as_ref());
         let text = fs::read(&sidecar).map_err(io_err(&sidecar))?;
         // Check the version before the rest of the schema, so old/new files get a clear error.
-        let raw: serde_json::Value = serde_json::from_slice(&text)
-            .map_err(|source| ModelError::Sidecar { path: sidecar.clone(), source })?;
-        let version = raw.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+        let raw: serde_json::Value =
+            serde_json::from_slice(&text).map_err(|source| ModelError::Sidecar {
+                path: sidecar.clone(),
+                source,
+            })?;
+        let version = raw
+            .get("format_version")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0) as u32;
         if version != ENCODER_FORMAT_VERSION {
             return Err(ModelError::FormatVersion {
                 path: sidecar,
@@ -238,8 +302,11 @@ impl Encoder {
                 supported: ENCODER_FORMAT_VERSION,
             });
         }
-        let meta: EncoderMeta = serde_json::from_value(raw)
-            .map_err(|source| ModelError::Sidecar { path: sidecar.clone(), source })?;
+        let meta: EncoderMeta =
+            serde_json::from_value(raw).map_err(|source| ModelError::Sidecar {
+                path: sidecar.clone(),
+                source,
+            })?;
         let spec = meta.spec()?;
         let weights = match sidecar.parent() {
             Some(dir) if !meta.weights.is_empty() => dir.join(&meta.weights),
@@ -252,7 +319,10 @@ impl Encoder {
             });
         }
         let tensors: HashMap<String, Tensor> = Tensor::read_safetensors(&weights)
-            .map_err(|e| ModelError::WeightsMismatch { path: weights.clone(), reason: e.to_string() })?
+            .map_err(|e| ModelError::WeightsMismatch {
+                path: weights.clone(),
+                reason: e.to_string(),
+            })?
             .into_iter()
             .collect();
         let mut vs = VarStore::new(device);
@@ -277,16 +347,29 @@ impl Encoder {
         if !(size.len() == 4 && size[1..] == shape || single && size[..] == shape) {
             return Err(ModelError::WrongShape {
                 what: "frames",
-                expected: format!("[B, {}, {}, {}] or [{0}, {1}, {2}]", shape[0], shape[1], shape[2]),
+                expected: format!(
+                    "[B, {}, {}, {}] or [{0}, {1}, {2}]",
+                    shape[0], shape[1], shape[2]
+                ),
                 got: size,
             });
         }
         if frames.kind() != Kind::Uint8 {
-            return Err(ModelError::WrongDtype { what: "frames", expected: "u8", got: format!("{:?}", frames.kind()) });
+            return Err(ModelError::WrongDtype {
+                what: "frames",
+                expected: "u8",
+                got: format!("{:?}", frames.kind()),
+            });
         }
         tch::no_grad(|| {
-            let x = frames.f_to_device(self.device()).ctx("moving frames to the encoder's device")?;
-            let x = if single { x.f_unsqueeze(0).ctx("batching a single frame")? } else { x };
+            let x = frames
+                .f_to_device(self.device())
+                .ctx("moving frames to the encoder's device")?;
+            let x = if single {
+                x.f_unsqueeze(0).ctx("batching a single frame")?
+            } else {
+                x
+            };
             let z = self.net.features(&x)?;
             if single {
                 z.f_squeeze_dim(0).ctx("unbatching")

@@ -93,7 +93,9 @@ pub enum ModelError {
         source: serde_json::Error,
     },
     /// The sidecar was written by a newer/older, incompatible format.
-    #[error("{path}: encoder format version {found} is not supported (this build reads {supported})")]
+    #[error(
+        "{path}: encoder format version {found} is not supported (this build reads {supported})"
+    )]
     FormatVersion {
         /// The sidecar file.
         path: PathBuf,

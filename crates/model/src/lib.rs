@@ -17,7 +17,9 @@ pub mod net;
 pub mod spec;
 pub mod training;
 
-pub use encoder::{export_encoder, Encoder, EncoderMeta, ENCODER_FORMAT_VERSION};
+pub use encoder::{
+    export_encoder, export_encoder_tensors, Encoder, EncoderMeta, ENCODER_FORMAT_VERSION,
+};
 pub use error::ModelError;
 pub use method::{GlobalTarget, Method};
 pub use net::{inference_output, training_output, EncoderNet, WeightInit};

@@ -9,16 +9,29 @@ use tch::{Device, Kind, Tensor};
 
 use crate::error::{ModelError, TorchContext};
 
-fn expect_dims(t: &Tensor, what: &'static str, expected: &str, dims: usize) -> Result<Vec<i64>, ModelError> {
+fn expect_dims(
+    t: &Tensor,
+    what: &'static str,
+    expected: &str,
+    dims: usize,
+) -> Result<Vec<i64>, ModelError> {
     let size = t.size();
     if size.len() != dims {
-        return Err(ModelError::WrongShape { what, expected: expected.to_string(), got: size });
+        return Err(ModelError::WrongShape {
+            what,
+            expected: expected.to_string(),
+            got: size,
+        });
     }
     Ok(size)
 }
 
 fn shape_err(what: &'static str, expected: String, got: Vec<i64>) -> ModelError {
-    ModelError::WrongShape { what, expected, got }
+    ModelError::WrongShape {
+        what,
+        expected,
+        got,
+    }
 }
 
 /// InfoNCE with in-batch negatives and diagonal targets, for a stack of score matrices:
@@ -50,7 +63,10 @@ pub fn info_nce_diagonal(scores: &Tensor) -> Result<Tensor, ModelError> {
 /// Negatives are the other pairs' features at the same location. Computed as ONE matrix
 /// product `[B, K] x [K, B * L]` (no loop over locations).
 /// `predicted: [B, K]`, `local_targets: [B, L, K]`.
-pub fn global_local_infonce(predicted: &Tensor, local_targets: &Tensor) -> Result<Tensor, ModelError> {
+pub fn global_local_infonce(
+    predicted: &Tensor,
+    local_targets: &Tensor,
+) -> Result<Tensor, ModelError> {
     let p = expect_dims(predicted, "global-local predictions", "[B, K]", 2)?;
     let t = expect_dims(local_targets, "global-local targets", "[B, L, K]", 3)?;
     if t[0] != p[0] || t[2] != p[1] {
@@ -64,7 +80,13 @@ pub fn global_local_infonce(predicted: &Tensor, local_targets: &Tensor) -> Resul
     let ctx = "computing the global-local loss";
     // scores[i, j * L + l] = p_i . t_{j,l}  ->  view [i, j, l]; softmax over j (dim 1).
     let scores = predicted
-        .f_matmul(&local_targets.f_reshape([b * l, k]).ctx(ctx)?.f_tr().ctx(ctx)?)
+        .f_matmul(
+            &local_targets
+                .f_reshape([b * l, k])
+                .ctx(ctx)?
+                .f_tr()
+                .ctx(ctx)?,
+        )
         .and_then(|s| s.f_view([b, b, l]))
         .ctx(ctx)?;
     scores
@@ -82,11 +104,18 @@ pub fn global_local_infonce(predicted: &Tensor, local_targets: &Tensor) -> Resul
 ///
 /// Computed as one batched matrix product over locations `[L, B, K] x [L, K, B]`.
 /// `predicted_local: [B, L, K]`, `local_targets: [B, L, K]`.
-pub fn local_local_infonce(predicted_local: &Tensor, local_targets: &Tensor) -> Result<Tensor, ModelError> {
+pub fn local_local_infonce(
+    predicted_local: &Tensor,
+    local_targets: &Tensor,
+) -> Result<Tensor, ModelError> {
     let p = expect_dims(predicted_local, "local-local predictions", "[B, L, K]", 3)?;
     let t = expect_dims(local_targets, "local-local targets", "[B, L, K]", 3)?;
     if p != t {
-        return Err(shape_err("local-local targets", format!("{p:?} (same as the predictions)"), t));
+        return Err(shape_err(
+            "local-local targets",
+            format!("{p:?} (same as the predictions)"),
+            t,
+        ));
     }
     let ctx = "computing the local-local loss";
     let scores = predicted_local
@@ -106,12 +135,19 @@ pub fn membership_loss(q_a: &Tensor, q_b: &Tensor) -> Result<Tensor, ModelError>
     let a = expect_dims(q_a, "membership q(x_t)", "[B, n]", 2)?;
     let b = expect_dims(q_b, "membership q(x_t+1)", "[B, n]", 2)?;
     if a[1] != b[1] || a[1] == 0 {
-        return Err(shape_err("membership q(x_t+1)", format!("[B, {}]", a[1]), b));
+        return Err(shape_err(
+            "membership q(x_t+1)",
+            format!("[B, {}]", a[1]),
+            b,
+        ));
     }
     let u = 1.0 / a[1] as f64;
     let ctx = "computing the membership loss";
     let dev = |q: &Tensor| -> Result<Tensor, tch::TchError> {
-        q.f_sub_scalar(u)?.f_square()?.f_sum_dim_intlist(1, false, Kind::Float)?.f_mean(Kind::Float)
+        q.f_sub_scalar(u)?
+            .f_square()?
+            .f_sum_dim_intlist(1, false, Kind::Float)?
+            .f_mean(Kind::Float)
     };
     let total = dev(q_a).ctx(ctx)?.f_add(&dev(q_b).ctx(ctx)?).ctx(ctx)?;
     total.f_mul_scalar(-0.5).ctx(ctx)
@@ -140,24 +176,40 @@ pub fn imq_kernel(x: &Tensor, y: &Tensor, c: f64) -> Result<Tensor, ModelError> 
     expect_dims(x, "IMQ kernel x", "[c, N, d]", 3)?;
     expect_dims(y, "IMQ kernel y", "[c, M, d]", 3)?;
     let ctx = "computing the IMQ kernel";
-    let xn = x.f_square().and_then(|s| s.f_sum_dim_intlist(2, true, Kind::Float)).ctx(ctx)?;
+    let xn = x
+        .f_square()
+        .and_then(|s| s.f_sum_dim_intlist(2, true, Kind::Float))
+        .ctx(ctx)?;
     let yn = y
         .f_square()
         .and_then(|s| s.f_sum_dim_intlist(2, true, Kind::Float))
         .and_then(|s| s.f_transpose(1, 2))
         .ctx(ctx)?;
     let xy = x.f_matmul(&y.f_transpose(1, 2).ctx(ctx)?).ctx(ctx)?;
-    let d2 = xn.f_sub(&xy.f_mul_scalar(2.0).ctx(ctx)?).and_then(|t| t.f_add(&yn)).ctx(ctx)?;
-    d2.f_add_scalar(c).and_then(|den| den.f_reciprocal()).and_then(|r| r.f_mul_scalar(c)).ctx(ctx)
+    let d2 = xn
+        .f_sub(&xy.f_mul_scalar(2.0).ctx(ctx)?)
+        .and_then(|t| t.f_add(&yn))
+        .ctx(ctx)?;
+    d2.f_add_scalar(c)
+        .and_then(|den| den.f_reciprocal())
+        .and_then(|r| r.f_mul_scalar(c))
+        .ctx(ctx)
 }
 
 /// A sample of MSimCLR's prior: `clamp(logit(U), -1e4, 1e4)` with `U ~ Uniform[0, 1)^{B x d}`,
 /// drawn from libtorch's global generator (seed it with `tch::manual_seed` for
 /// reproducibility).
-pub fn logit_uniform_prior(batch: usize, units: usize, device: Device) -> Result<Tensor, ModelError> {
+pub fn logit_uniform_prior(
+    batch: usize,
+    units: usize,
+    device: Device,
+) -> Result<Tensor, ModelError> {
     let ctx = "sampling the MMD prior";
     let u = Tensor::f_rand([batch as i64, units as i64], (Kind::Float, device)).ctx(ctx)?;
-    let logit = u.f_div(&u.f_neg().ctx(ctx)?.f_add_scalar(1.0).ctx(ctx)?).and_then(|r| r.f_log()).ctx(ctx)?;
+    let logit = u
+        .f_div(&u.f_neg().ctx(ctx)?.f_add_scalar(1.0).ctx(ctx)?)
+        .and_then(|r| r.f_log())
+        .ctx(ctx)?;
     logit.f_clamp(-1e4, 1e4).ctx(ctx)
 }
 
@@ -172,19 +224,36 @@ pub fn logit_uniform_prior(batch: usize, units: usize, device: Device) -> Result
 /// `q: [B, n]` membership, `coords: [B, n, d]` chart coordinates `X`, `prior: [B, d]` the
 /// sample `Y` (see [`logit_uniform_prior`]), `c` the IMQ constant ([`imq_constant`]).
 /// Needs `B >= 2`.
-pub fn mmd_manifold(q: &Tensor, coords: &Tensor, prior: &Tensor, c: f64) -> Result<Tensor, ModelError> {
+pub fn mmd_manifold(
+    q: &Tensor,
+    coords: &Tensor,
+    prior: &Tensor,
+    c: f64,
+) -> Result<Tensor, ModelError> {
     let qs = expect_dims(q, "MMD membership", "[B, n]", 2)?;
     let xs = expect_dims(coords, "MMD coordinates", "[B, n, d]", 3)?;
     let ys = expect_dims(prior, "MMD prior sample", "[B, d]", 2)?;
     if xs[0] != qs[0] || xs[1] != qs[1] {
-        return Err(shape_err("MMD coordinates", format!("[{}, {}, d]", qs[0], qs[1]), xs));
+        return Err(shape_err(
+            "MMD coordinates",
+            format!("[{}, {}, d]", qs[0], qs[1]),
+            xs,
+        ));
     }
     if ys[0] != xs[0] || ys[1] != xs[2] {
-        return Err(shape_err("MMD prior sample", format!("[{}, {}]", xs[0], xs[2]), ys));
+        return Err(shape_err(
+            "MMD prior sample",
+            format!("[{}, {}]", xs[0], xs[2]),
+            ys,
+        ));
     }
     let (b, n) = (xs[0], xs[1]);
     if b < 2 {
-        return Err(shape_err("MMD coordinates", "a batch of at least 2".into(), xs));
+        return Err(shape_err(
+            "MMD coordinates",
+            "a batch of at least 2".into(),
+            xs,
+        ));
     }
     let ctx = "computing the MMD";
     let (bf, nf) = (b as f64, n as f64);
@@ -195,7 +264,10 @@ pub fn mmd_manifold(q: &Tensor, coords: &Tensor, prior: &Tensor, c: f64) -> Resu
         .and_then(|e| e.f_neg())
         .and_then(|e| e.f_add_scalar(1.0))
         .ctx(ctx)?;
-    let qq = qt.f_unsqueeze(2).and_then(|a| a.f_mul(&qt.f_unsqueeze(1)?)).ctx(ctx)?; // [n, B, B]
+    let qq = qt
+        .f_unsqueeze(2)
+        .and_then(|a| a.f_mul(&qt.f_unsqueeze(1)?))
+        .ctx(ctx)?; // [n, B, B]
     let kxx = imq_kernel(&x, &x, c)?;
     let term_xx = kxx
         .f_mul(&qq)
@@ -216,7 +288,10 @@ pub fn mmd_manifold(q: &Tensor, coords: &Tensor, prior: &Tensor, c: f64) -> Resu
         .and_then(|t| t.f_sum(Kind::Float))
         .and_then(|t| t.f_mul_scalar(-2.0 / (nf * bf * bf)))
         .ctx(ctx)?;
-    term_xx.f_add(&term_yy).and_then(|t| t.f_add(&term_xy)).ctx(ctx)
+    term_xx
+        .f_add(&term_yy)
+        .and_then(|t| t.f_add(&term_xy))
+        .ctx(ctx)
 }
 
 /// Mean entropy (nats) of membership rows `q: [N, n]`: `mean_rows -sum_i q_i ln q_i`.
@@ -307,7 +382,9 @@ mod tests {
         loop1 /= l as f64;
         loop2 /= l as f64;
         let v1 = scalar(&global_local_infonce(&pred1, &target_local).unwrap());
-        let v2 = scalar(&local_local_infonce(&anchor_local.linear(&w2, Some(&b2)), &target_local).unwrap());
+        let v2 = scalar(
+            &local_local_infonce(&anchor_local.linear(&w2, Some(&b2)), &target_local).unwrap(),
+        );
         assert!((v1 - loop1).abs() < 1e-5, "{v1} vs {loop1}");
         assert!((v2 - loop2).abs() < 1e-5, "{v2} vs {loop2}");
     }
@@ -325,7 +402,9 @@ mod tests {
     /// "unbalanced" direction), i.e. the largest q grows.
     #[test]
     fn membership_loss_descent_moves_away_from_uniform() {
-        let logits = Tensor::from_slice(&[0.2f32, 0.0, -0.1]).view([1, 3]).set_requires_grad(true);
+        let logits = Tensor::from_slice(&[0.2f32, 0.0, -0.1])
+            .view([1, 3])
+            .set_requires_grad(true);
         let q = logits.softmax(-1, Kind::Float);
         let before = q.max().double_value(&[]);
         let loss = membership_loss(&q, &q).unwrap().f_mul_scalar(0.1).unwrap();
@@ -385,14 +464,26 @@ mod tests {
     fn bad_shapes_are_errors_not_panics() {
         let p = Tensor::zeros([4, 3], (Kind::Float, Device::Cpu));
         let t = Tensor::zeros([4, 5, 2], (Kind::Float, Device::Cpu));
-        assert!(matches!(global_local_infonce(&p, &t), Err(ModelError::WrongShape { .. })));
-        assert!(matches!(local_local_infonce(&t, &p), Err(ModelError::WrongShape { .. })));
+        assert!(matches!(
+            global_local_infonce(&p, &t),
+            Err(ModelError::WrongShape { .. })
+        ));
+        assert!(matches!(
+            local_local_infonce(&t, &p),
+            Err(ModelError::WrongShape { .. })
+        ));
         let q = Tensor::zeros([4, 2], (Kind::Float, Device::Cpu));
         let q3 = Tensor::zeros([4, 3], (Kind::Float, Device::Cpu));
-        assert!(matches!(membership_loss(&q, &q3), Err(ModelError::WrongShape { .. })));
+        assert!(matches!(
+            membership_loss(&q, &q3),
+            Err(ModelError::WrongShape { .. })
+        ));
         let x = Tensor::zeros([1, 2, 3], (Kind::Float, Device::Cpu));
         let y = Tensor::zeros([1, 3], (Kind::Float, Device::Cpu));
         let q1 = Tensor::zeros([1, 2], (Kind::Float, Device::Cpu));
-        assert!(matches!(mmd_manifold(&q1, &x, &y, 1.0), Err(ModelError::WrongShape { .. })));
+        assert!(matches!(
+            mmd_manifold(&q1, &x, &y, 1.0),
+            Err(ModelError::WrongShape { .. })
+        ));
     }
 }

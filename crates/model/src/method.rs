@@ -45,8 +45,13 @@ pub enum GlobalTarget {
 
 impl Method {
     /// Every method, in the order the paper's tables list them.
-    pub const ALL: [Method; 5] =
-        [Method::StDim, Method::DimUa, Method::MinusUa, Method::PlusMmd, Method::RandomCnn];
+    pub const ALL: [Method; 5] = [
+        Method::StDim,
+        Method::DimUa,
+        Method::MinusUa,
+        Method::PlusMmd,
+        Method::RandomCnn,
+    ];
 
     /// The canonical command-line name (`st-dim`, `dim-ua`, ...).
     pub fn name(self) -> &'static str {
@@ -163,13 +168,22 @@ mod tests {
             assert_eq!(m.to_string().parse::<Method>().unwrap(), m);
         }
         assert_eq!("ST_DIM".parse::<Method>().unwrap(), Method::StDim);
-        assert!(matches!("vae".parse::<Method>(), Err(ModelError::UnknownMethod { .. })));
+        assert!(matches!(
+            "vae".parse::<Method>(),
+            Err(ModelError::UnknownMethod { .. })
+        ));
     }
 
     #[test]
     fn zero_heads_or_units_are_errors() {
-        assert!(matches!(Method::DimUa.validate_architecture(0, 512), Err(ModelError::ZeroHeads)));
-        assert!(matches!(Method::DimUa.validate_architecture(4, 0), Err(ModelError::ZeroUnits)));
+        assert!(matches!(
+            Method::DimUa.validate_architecture(0, 512),
+            Err(ModelError::ZeroHeads)
+        ));
+        assert!(matches!(
+            Method::DimUa.validate_architecture(4, 0),
+            Err(ModelError::ZeroUnits)
+        ));
         assert!(matches!(
             Method::StDim.validate_architecture(4, 512),
             Err(ModelError::UnsupportedArchitecture { .. })

@@ -107,7 +107,11 @@ impl Backbone {
     pub fn forward(&self, frames: &Tensor) -> Result<TrunkOutput, ModelError> {
         let ctx = "running the conv trunk";
         let b = frames.size().first().copied().unwrap_or(0);
-        let x = frames.f_to_kind(Kind::Float).ctx(ctx)?.f_permute([0, 3, 1, 2]).ctx(ctx)?;
+        let x = frames
+            .f_to_kind(Kind::Float)
+            .ctx(ctx)?
+            .f_permute([0, 3, 1, 2])
+            .ctx(ctx)?;
         let w1 = self.conv1.ws.f_mul_scalar(1.0 / 255.0).ctx(ctx)?;
         let h = x
             .f_conv2d(&w1, Some(&self.conv1.bs), [4, 4], [0, 0], [1, 1], 1)
@@ -127,7 +131,8 @@ impl Backbone {
     }
 
     fn apply(c: &ConvLayer, x: &Tensor) -> Result<Tensor, tch::TchError> {
-        x.f_conv2d(&c.ws, Some(&c.bs), [c.stride, c.stride], [0, 0], [1, 1], 1)?.f_relu()
+        x.f_conv2d(&c.ws, Some(&c.bs), [c.stride, c.stride], [0, 0], [1, 1], 1)?
+            .f_relu()
     }
 
     /// The local-map / trunk sizes.
@@ -155,18 +160,18 @@ pub struct Atlas {
     units: usize,
 }
 
-fn init_weight(rows: usize, cols: usize, device: Device, init: WeightInit) -> Result<Tensor, ModelError> {
+fn init_weight(
+    rows: usize,
+    cols: usize,
+    device: Device,
+    init: WeightInit,
+) -> Result<Tensor, ModelError> {
     let init = match init {
         WeightInit::Orthogonal => Init::Orthogonal { gain: ORTHO_GAIN },
         WeightInit::Zeros => Init::Const(0.0),
     };
-    nn::init::f_init(
-        init,
-        &[rows as i64, cols as i64],
-        device,
-        Kind::Float,
-    )
-    .ctx("initialising the atlas")
+    nn::init::f_init(init, &[rows as i64, cols as i64], device, Kind::Float)
+        .ctx("initialising the atlas")
 }
 
 impl Atlas {
@@ -175,22 +180,36 @@ impl Atlas {
         let flat = spec.geometry()?.flat_dim();
         let (n, d) = (spec.heads, spec.units);
         let pc = p / "coords";
-        let blocks =
-            (0..n).map(|_| init_weight(d, flat, p.device(), init)).collect::<Result<Vec<_>, _>>()?;
+        let blocks = (0..n)
+            .map(|_| init_weight(d, flat, p.device(), init))
+            .collect::<Result<Vec<_>, _>>()?;
         let weight = Tensor::f_cat(&blocks, 0).ctx("initialising the atlas")?;
-        let coords_w = pc.f_var_copy("weight", &weight).ctx("initialising the atlas")?;
-        let coords_b = pc.f_zeros("bias", &[(n * d) as i64]).ctx("initialising the atlas")?;
+        let coords_w = pc
+            .f_var_copy("weight", &weight)
+            .ctx("initialising the atlas")?;
+        let coords_b = pc
+            .f_zeros("bias", &[(n * d) as i64])
+            .ctx("initialising the atlas")?;
         let membership = if n > 1 {
             let pm = p / "membership";
             let w = init_weight(n, flat, p.device(), init)?;
             Some(nn::Linear {
                 ws: pm.f_var_copy("weight", &w).ctx("initialising the atlas")?,
-                bs: Some(pm.f_zeros("bias", &[n as i64]).ctx("initialising the atlas")?),
+                bs: Some(
+                    pm.f_zeros("bias", &[n as i64])
+                        .ctx("initialising the atlas")?,
+                ),
             })
         } else {
             None
         };
-        Ok(Atlas { coords_w, coords_b, membership, heads: n, units: d })
+        Ok(Atlas {
+            coords_w,
+            coords_b,
+            membership,
+            heads: n,
+            units: d,
+        })
     }
 
     /// Chart coordinates `[B, n, d]` of flattened trunk features `[B, F]`.
@@ -215,7 +234,10 @@ impl Atlas {
 
     /// Both heads at once.
     pub fn forward(&self, flat: &Tensor) -> Result<AtlasOutput, ModelError> {
-        Ok(AtlasOutput { coords: self.coords(flat)?, membership: self.membership(flat)? })
+        Ok(AtlasOutput {
+            coords: self.coords(flat)?,
+            membership: self.membership(flat)?,
+        })
     }
 
     /// Number of heads `n`.
@@ -243,9 +265,11 @@ pub fn training_output(
         return coords.f_select(1, 0).ctx(ctx);
     }
     match (target, membership) {
-        (GlobalTarget::Weighted, Some(q)) => {
-            q.f_unsqueeze(1).and_then(|q| q.f_bmm(coords)).and_then(|o| o.f_squeeze_dim(1)).ctx(ctx)
-        }
+        (GlobalTarget::Weighted, Some(q)) => q
+            .f_unsqueeze(1)
+            .and_then(|q| q.f_bmm(coords))
+            .and_then(|o| o.f_squeeze_dim(1))
+            .ctx(ctx),
         _ => coords.f_mean_dim(1, false, Kind::Float).ctx(ctx),
     }
 }
@@ -253,7 +277,10 @@ pub fn training_output(
 /// The inference output (Eq. 2): the coordinates of the head with the largest membership,
 /// `psi_{i*}(x)` with `i* = argmax_i q_i(x)`; the single head when `n = 1`.
 /// `coords: [B, n, d]`, `q: [B, n]` -> `[B, d]`.
-pub fn inference_output(coords: &Tensor, membership: Option<&Tensor>) -> Result<Tensor, ModelError> {
+pub fn inference_output(
+    coords: &Tensor,
+    membership: Option<&Tensor>,
+) -> Result<Tensor, ModelError> {
     let ctx = "selecting the argmax head";
     let size = coords.size();
     if size.len() != 3 {
@@ -267,8 +294,14 @@ pub fn inference_output(coords: &Tensor, membership: Option<&Tensor>) -> Result<
     match membership {
         Some(q) if n > 1 => {
             let idx = q.f_argmax(1, false).ctx(ctx)?;
-            let idx = idx.f_view([b, 1, 1]).and_then(|i| i.f_expand([b, 1, d], false)).ctx(ctx)?;
-            coords.f_gather(1, &idx, false).and_then(|o| o.f_squeeze_dim(1)).ctx(ctx)
+            let idx = idx
+                .f_view([b, 1, 1])
+                .and_then(|i| i.f_expand([b, 1, d], false))
+                .ctx(ctx)?;
+            coords
+                .f_gather(1, &idx, false)
+                .and_then(|o| o.f_squeeze_dim(1))
+                .ctx(ctx)
         }
         _ => coords.f_select(1, 0).ctx(ctx),
     }
@@ -292,7 +325,11 @@ impl EncoderNet {
     }
 
     /// Like [`EncoderNet::new`] with a chosen initialisation.
-    pub fn with_init(root: &nn::Path, spec: &EncoderSpec, init: WeightInit) -> Result<Self, ModelError> {
+    pub fn with_init(
+        root: &nn::Path,
+        spec: &EncoderSpec,
+        init: WeightInit,
+    ) -> Result<Self, ModelError> {
         spec.validate()?;
         Ok(EncoderNet {
             backbone: Backbone::new(&(root / "encoder"), spec, init)?,
@@ -333,11 +370,21 @@ mod tests {
             let rows = w.size()[0];
             let m = w.reshape([rows, -1]);
             let (r, c) = (m.size()[0], m.size()[1]);
-            let gram = if r <= c { m.matmul(&m.tr()) } else { m.tr().matmul(&m) };
+            let gram = if r <= c {
+                m.matmul(&m.tr())
+            } else {
+                m.tr().matmul(&m)
+            };
             let eye = Tensor::eye(r.min(c), (Kind::Float, Device::Cpu)) * 2.0;
             assert!(gram.allclose(&eye, 1e-4, 1e-4, false));
         };
-        for name in ["encoder.conv1.weight", "encoder.conv2.weight", "encoder.conv3.weight", "encoder.conv4.weight", "atlas.membership.weight"] {
+        for name in [
+            "encoder.conv1.weight",
+            "encoder.conv2.weight",
+            "encoder.conv3.weight",
+            "encoder.conv4.weight",
+            "atlas.membership.weight",
+        ] {
             check(&vars[name]);
         }
         let coords = &vars["atlas.coords.weight"];

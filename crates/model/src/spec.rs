@@ -27,9 +27,17 @@ pub struct FrameShape {
 
 impl FrameShape {
     /// The AtariARI default: 210 x 160 grayscale.
-    pub const ATARI_GRAY: FrameShape = FrameShape { height: 210, width: 160, channels: 1 };
+    pub const ATARI_GRAY: FrameShape = FrameShape {
+        height: 210,
+        width: 160,
+        channels: 1,
+    };
     /// 210 x 160 RGB (`--color`).
-    pub const ATARI_COLOR: FrameShape = FrameShape { height: 210, width: 160, channels: 3 };
+    pub const ATARI_COLOR: FrameShape = FrameShape {
+        height: 210,
+        width: 160,
+        channels: 3,
+    };
 
     /// Bytes of one frame (`H * W * C`).
     pub fn bytes(&self) -> usize {
@@ -94,7 +102,11 @@ pub const MIN_FRAME_SIDE: usize = 76;
 impl EncoderSpec {
     /// Builds and validates a spec.
     pub fn new(frame: FrameShape, heads: usize, units: usize) -> Result<Self, ModelError> {
-        let spec = EncoderSpec { frame, heads, units };
+        let spec = EncoderSpec {
+            frame,
+            heads,
+            units,
+        };
         spec.validate()?;
         Ok(spec)
     }
@@ -148,11 +160,18 @@ impl EncoderSpec {
 pub fn parse_device(name: &str) -> Result<Device, ModelError> {
     let norm = name.trim().to_ascii_lowercase();
     let cuda = |index: usize| {
-        let available = if tch::Cuda::is_available() { tch::Cuda::device_count() as usize } else { 0 };
+        let available = if tch::Cuda::is_available() {
+            tch::Cuda::device_count() as usize
+        } else {
+            0
+        };
         if index < available {
             Ok(Device::Cuda(index))
         } else {
-            Err(ModelError::CudaUnavailable { requested: name.trim().to_string(), available })
+            Err(ModelError::CudaUnavailable {
+                requested: name.trim().to_string(),
+                available,
+            })
         }
     };
     match norm.as_str() {
@@ -161,7 +180,9 @@ pub fn parse_device(name: &str) -> Result<Device, ModelError> {
         "cuda" | "gpu" => cuda(0),
         other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
             Some(Ok(index)) => cuda(index),
-            _ => Err(ModelError::UnknownDevice { name: name.to_string() }),
+            _ => Err(ModelError::UnknownDevice {
+                name: name.to_string(),
+            }),
         },
     }
 }
@@ -192,9 +213,20 @@ mod tests {
 
     #[test]
     fn tiny_frames_are_rejected() {
-        let f = FrameShape { height: 75, width: 160, channels: 1 };
-        assert!(matches!(EncoderSpec::new(f, 1, 8), Err(ModelError::FrameTooSmall { .. })));
-        let f = FrameShape { height: MIN_FRAME_SIDE, width: MIN_FRAME_SIDE, channels: 1 };
+        let f = FrameShape {
+            height: 75,
+            width: 160,
+            channels: 1,
+        };
+        assert!(matches!(
+            EncoderSpec::new(f, 1, 8),
+            Err(ModelError::FrameTooSmall { .. })
+        ));
+        let f = FrameShape {
+            height: MIN_FRAME_SIDE,
+            width: MIN_FRAME_SIDE,
+            channels: 1,
+        };
         EncoderSpec::new(f, 1, 8).unwrap();
     }
 
@@ -202,12 +234,24 @@ mod tests {
     fn device_strings() {
         assert_eq!(parse_device("cpu").unwrap(), Device::Cpu);
         assert_eq!(parse_device("CPU").unwrap(), Device::Cpu);
-        assert!(matches!(parse_device("tpu"), Err(ModelError::UnknownDevice { .. })));
-        assert!(matches!(parse_device("cuda:x"), Err(ModelError::UnknownDevice { .. })));
+        assert!(matches!(
+            parse_device("tpu"),
+            Err(ModelError::UnknownDevice { .. })
+        ));
+        assert!(matches!(
+            parse_device("cuda:x"),
+            Err(ModelError::UnknownDevice { .. })
+        ));
         if !tch::Cuda::is_available() {
-            assert!(matches!(parse_device("cuda"), Err(ModelError::CudaUnavailable { .. })));
+            assert!(matches!(
+                parse_device("cuda"),
+                Err(ModelError::CudaUnavailable { .. })
+            ));
             assert_eq!(parse_device("auto").unwrap(), Device::Cpu);
         }
-        assert!(matches!(parse_device("cuda:99"), Err(ModelError::CudaUnavailable { .. })));
+        assert!(matches!(
+            parse_device("cuda:99"),
+            Err(ModelError::CudaUnavailable { .. })
+        ));
     }
 }

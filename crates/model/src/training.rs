@@ -28,8 +28,14 @@ pub struct StdimHeads {
 fn torch_default_linear(p: nn::Path, input: usize, output: usize) -> nn::Linear {
     let bound = 1.0 / (input as f64).sqrt();
     let cfg = nn::LinearConfig {
-        ws_init: Init::Uniform { lo: -bound, up: bound },
-        bs_init: Some(Init::Uniform { lo: -bound, up: bound }),
+        ws_init: Init::Uniform {
+            lo: -bound,
+            up: bound,
+        },
+        bs_init: Some(Init::Uniform {
+            lo: -bound,
+            up: bound,
+        }),
         bias: true,
     };
     nn::linear(p, input as i64, output as i64, cfg)
@@ -68,7 +74,13 @@ impl LossTerms {
     /// device-to-host copy.
     pub fn stacked(&self) -> Result<Tensor, ModelError> {
         Tensor::f_stack(
-            &[&self.total, &self.global_local, &self.local_local, &self.membership, &self.mmd],
+            &[
+                &self.total,
+                &self.global_local,
+                &self.local_local,
+                &self.membership,
+                &self.mmd,
+            ],
             0,
         )
         .and_then(|t| t.f_detach())
@@ -145,9 +157,17 @@ impl TrainingModel {
         // Only the anchor's coordinates enter L1; the earlier frame's are needed for the MMD.
         let (anchor_coords, target_coords) = if use_mmd {
             let all = self.net.atlas.coords(&trunk.flat)?;
-            (all.f_narrow(0, b, b).ctx(ctx)?, Some(all.f_narrow(0, 0, b).ctx(ctx)?))
+            (
+                all.f_narrow(0, b, b).ctx(ctx)?,
+                Some(all.f_narrow(0, 0, b).ctx(ctx)?),
+            )
         } else {
-            (self.net.atlas.coords(&trunk.flat.f_narrow(0, b, b).ctx(ctx)?)?, None)
+            (
+                self.net
+                    .atlas
+                    .coords(&trunk.flat.f_narrow(0, b, b).ctx(ctx)?)?,
+                None,
+            )
         };
         let anchor_q = q_split.as_ref().map(|(_, a)| a);
         let global = training_output(&anchor_coords, anchor_q, self.method.global_target())?;
@@ -178,7 +198,10 @@ impl TrainingModel {
                 let mmd_a = mmd_manifold(q_anchor, &anchor_coords, &prior_a, c)?;
                 let prior_t = logit_uniform_prior(b as usize, spec.units, dev)?;
                 let mmd_t = mmd_manifold(q_target, &target_coords, &prior_t, c)?;
-                let mmd = mmd_a.f_add(&mmd_t).and_then(|m| m.f_mul_scalar(0.5)).ctx(ctx)?;
+                let mmd = mmd_a
+                    .f_add(&mmd_t)
+                    .and_then(|m| m.f_mul_scalar(0.5))
+                    .ctx(ctx)?;
                 total = total.f_add(&mmd).ctx(ctx)?;
                 mmd
             }
@@ -188,6 +211,13 @@ impl TrainingModel {
             Some(q) => Some(q.f_detach().ctx(ctx)?),
             None => None,
         };
-        Ok(LossTerms { total, global_local, local_local, membership, mmd, membership_q })
+        Ok(LossTerms {
+            total,
+            global_local,
+            local_local,
+            membership,
+            mmd,
+            membership_q,
+        })
     }
 }

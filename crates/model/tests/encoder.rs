@@ -5,10 +5,23 @@ use dimua_model::net::inference_output;
 use dimua_model::{Encoder, EncoderSpec, FrameShape, Method, ModelError, TrainingModel};
 use tch::{nn, Device, Kind, Tensor};
 
-const SMALL: FrameShape = FrameShape { height: 84, width: 80, channels: 1 };
+const SMALL: FrameShape = FrameShape {
+    height: 84,
+    width: 80,
+    channels: 1,
+};
 
 fn random_frames(b: i64, shape: FrameShape) -> Tensor {
-    Tensor::randint(256, [b, shape.height as i64, shape.width as i64, shape.channels as i64], (Kind::Uint8, Device::Cpu))
+    Tensor::randint(
+        256,
+        [
+            b,
+            shape.height as i64,
+            shape.width as i64,
+            shape.channels as i64,
+        ],
+        (Kind::Uint8, Device::Cpu),
+    )
 }
 
 #[test]
@@ -26,7 +39,9 @@ fn inference_output_is_the_argmax_heads_slice() {
     }
     // One head: that head.
     let one = Tensor::randn([b, 1, d], (Kind::Float, Device::Cpu));
-    assert!(inference_output(&one, None).unwrap().equal(&one.squeeze_dim(1)));
+    assert!(inference_output(&one, None)
+        .unwrap()
+        .equal(&one.squeeze_dim(1)));
 }
 
 #[test]
@@ -64,7 +79,10 @@ fn save_load_round_trip_gives_identical_features() {
     assert_eq!(loaded.feature_dim(), 16);
     assert_eq!(loaded.device(), Device::Cpu);
     let frames = random_frames(3, FrameShape::ATARI_GRAY);
-    assert!(enc.encode(&frames).unwrap().equal(&loaded.encode(&frames).unwrap()));
+    assert!(enc
+        .encode(&frames)
+        .unwrap()
+        .equal(&loaded.encode(&frames).unwrap()));
     // A single frame gives a single feature vector.
     let one = loaded.encode(&frames.get(0)).unwrap();
     assert_eq!(one.size(), vec![16]);
@@ -78,12 +96,20 @@ fn save_load_round_trip_gives_identical_features() {
         .into_iter()
         .map(|(k, _)| k)
         .collect();
-    for k in ["encoder.conv1.weight", "encoder.conv4.bias", "atlas.coords.weight", "atlas.membership.weight"] {
+    for k in [
+        "encoder.conv1.weight",
+        "encoder.conv4.bias",
+        "atlas.coords.weight",
+        "atlas.membership.weight",
+    ] {
         assert!(keys.iter().any(|x| x == k), "missing {k} in {keys:?}");
     }
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("encoder.json")).unwrap()).unwrap();
-    assert_eq!(json["architecture"]["in_shape"], serde_json::json!([210, 160, 1]));
+    assert_eq!(
+        json["architecture"]["in_shape"],
+        serde_json::json!([210, 160, 1])
+    );
     assert_eq!(json["architecture"]["flat_dim"], 3456);
     assert_eq!(json["method"], "minus-ua");
     assert_eq!(json["game"], "pong");
@@ -95,33 +121,63 @@ fn bad_inputs_are_errors() {
     let spec = EncoderSpec::new(SMALL, 1, 8).unwrap();
     let enc = Encoder::new(spec, Method::StDim, None, Device::Cpu).unwrap();
     let wrong_kind = Tensor::zeros([2, 84, 80, 1], (Kind::Float, Device::Cpu));
-    assert!(matches!(enc.encode(&wrong_kind), Err(ModelError::WrongDtype { .. })));
+    assert!(matches!(
+        enc.encode(&wrong_kind),
+        Err(ModelError::WrongDtype { .. })
+    ));
     let wrong_shape = Tensor::zeros([2, 80, 84, 1], (Kind::Uint8, Device::Cpu));
-    assert!(matches!(enc.encode(&wrong_shape), Err(ModelError::WrongShape { .. })));
+    assert!(matches!(
+        enc.encode(&wrong_shape),
+        Err(ModelError::WrongShape { .. })
+    ));
     let nchw = Tensor::zeros([2, 1, 84, 80], (Kind::Uint8, Device::Cpu));
-    assert!(matches!(enc.encode(&nchw), Err(ModelError::WrongShape { .. })));
-    assert!(matches!(EncoderSpec::new(SMALL, 0, 8), Err(ModelError::ZeroHeads)));
-    assert!(matches!(EncoderSpec::new(SMALL, 2, 0), Err(ModelError::ZeroUnits)));
+    assert!(matches!(
+        enc.encode(&nchw),
+        Err(ModelError::WrongShape { .. })
+    ));
+    assert!(matches!(
+        EncoderSpec::new(SMALL, 0, 8),
+        Err(ModelError::ZeroHeads)
+    ));
+    assert!(matches!(
+        EncoderSpec::new(SMALL, 2, 0),
+        Err(ModelError::ZeroUnits)
+    ));
 
     let dir = tempfile::tempdir().unwrap();
-    assert!(matches!(Encoder::load(dir.path()), Err(ModelError::Io { .. })));
+    assert!(matches!(
+        Encoder::load(dir.path()),
+        Err(ModelError::Io { .. })
+    ));
     enc.save(dir.path()).unwrap();
     // A sidecar from another format version.
     let path = dir.path().join("encoder.json");
-    let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     json["format_version"] = 99.into();
     std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
-    assert!(matches!(Encoder::load(dir.path()), Err(ModelError::FormatVersion { found: 99, .. })));
+    assert!(matches!(
+        Encoder::load(dir.path()),
+        Err(ModelError::FormatVersion { found: 99, .. })
+    ));
     // Weights that do not fit the architecture in the sidecar.
     json["format_version"] = 1.into();
     json["architecture"]["units"] = 9.into();
     std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
-    assert!(matches!(Encoder::load(dir.path()), Err(ModelError::WeightsMismatch { .. })));
+    assert!(matches!(
+        Encoder::load(dir.path()),
+        Err(ModelError::WeightsMismatch { .. })
+    ));
 }
 
 #[test]
 fn pair_loss_for_every_method_is_finite_with_gradients() {
-    for (method, heads) in [(Method::StDim, 1), (Method::DimUa, 3), (Method::MinusUa, 3), (Method::PlusMmd, 3)] {
+    for (method, heads) in [
+        (Method::StDim, 1),
+        (Method::DimUa, 3),
+        (Method::MinusUa, 3),
+        (Method::PlusMmd, 3),
+    ] {
         tch::manual_seed(5);
         let vs = nn::VarStore::new(Device::Cpu);
         let spec = EncoderSpec::new(FrameShape::ATARI_GRAY, heads, 16).unwrap();
@@ -140,8 +196,14 @@ fn pair_loss_for_every_method_is_finite_with_gradients() {
             Method::PlusMmd => assert!(lq <= 0.0 && mmd != 0.0),
             _ => assert!(lq <= 0.0 && mmd == 0.0),
         }
-        let expected = terms.global_local.double_value(&[]) + terms.local_local.double_value(&[]) + 0.1 * lq + mmd;
-        assert!((total - expected).abs() < 1e-4, "{method}: {total} vs {expected}");
+        let expected = terms.global_local.double_value(&[])
+            + terms.local_local.double_value(&[])
+            + 0.1 * lq
+            + mmd;
+        assert!(
+            (total - expected).abs() < 1e-4,
+            "{method}: {total} vs {expected}"
+        );
         terms.total.backward();
         for (name, var) in vs.variables() {
             let g = var.grad();
@@ -155,12 +217,25 @@ fn pair_loss_rejects_bad_batches() {
     let vs = nn::VarStore::new(Device::Cpu);
     let spec = EncoderSpec::new(SMALL, 2, 8).unwrap();
     let model = TrainingModel::new(&vs.root(), &spec, Method::DimUa).unwrap();
-    assert!(matches!(model.pair_loss(&random_frames(7, SMALL), 0.1), Err(ModelError::WrongShape { .. })));
-    assert!(matches!(model.pair_loss(&random_frames(2, SMALL), 0.1), Err(ModelError::WrongShape { .. })));
-    let f = random_frames(8, SMALL).to_kind(Kind::Float);
-    assert!(matches!(model.pair_loss(&f, 0.1), Err(ModelError::WrongDtype { .. })));
     assert!(matches!(
-        TrainingModel::new(&vs.root(), &EncoderSpec::new(SMALL, 2, 8).unwrap(), Method::StDim),
+        model.pair_loss(&random_frames(7, SMALL), 0.1),
+        Err(ModelError::WrongShape { .. })
+    ));
+    assert!(matches!(
+        model.pair_loss(&random_frames(2, SMALL), 0.1),
+        Err(ModelError::WrongShape { .. })
+    ));
+    let f = random_frames(8, SMALL).to_kind(Kind::Float);
+    assert!(matches!(
+        model.pair_loss(&f, 0.1),
+        Err(ModelError::WrongDtype { .. })
+    ));
+    assert!(matches!(
+        TrainingModel::new(
+            &vs.root(),
+            &EncoderSpec::new(SMALL, 2, 8).unwrap(),
+            Method::StDim
+        ),
         Err(ModelError::UnsupportedArchitecture { .. })
     ));
 }

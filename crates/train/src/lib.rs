@@ -1,1 +1,33 @@
-//! placeholder
+//! `dimua-train`: ST-DIM / DIM-UA pretraining on frames streamed from a
+//! [`dimua_buffer::FrameStore`], with early stopping, exact-resume checkpoints, metrics,
+//! and a step benchmark.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), dimua_train::TrainError> {
+//! # let store: std::sync::Arc<dimua_buffer::FrameStore> = unimplemented!();
+//! use dimua_train::{train, Control, TrainConfig};
+//! let config = TrainConfig::for_method(dimua_model::Method::DimUa);
+//! let report = train(store, dimua_model::FrameShape::ATARI_GRAY, &config,
+//!                    std::path::Path::new("runs/x"), &mut |_| Control::Continue)?;
+//! println!("{:?} on {}", report.stop_reason, report.device);
+//! # Ok(()) }
+//! ```
+
+pub mod adam;
+pub mod bench;
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod metrics;
+pub mod trainer;
+
+pub use bench::{bench_train_steps, BenchConfig, BenchResult};
+pub use config::TrainConfig;
+pub use dimua_model::{parse_device, Method};
+pub use error::TrainError;
+pub use metrics::{EpochMetrics, LossMeans};
+pub use trainer::{
+    checkpoint_weights, resume, train, Control, ProgressEvent, ProgressFn, StopReason, TrainReport,
+    Trainer, METRICS_FILE,
+};

@@ -1,0 +1,197 @@
+//! `dimua bench train`: times K training steps on random u8 frames, through exactly the
+//! trainer's code path (frame store -> batch on the device -> loss -> backward -> Adam).
+
+use std::time::Instant;
+
+use dimua_buffer::{FrameStore, SplitRule, StoreSpec};
+use dimua_model::{device_name, parse_device, EncoderSpec, FrameShape, Method};
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::data::PairSource;
+use crate::error::TrainError;
+use crate::trainer::{mix, Learner, StepOutcome};
+
+/// What to time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchConfig {
+    /// Method (not `random-cnn`).
+    pub method: Method,
+    /// Heads `n`.
+    pub heads: usize,
+    /// Units per head `d`.
+    pub units: usize,
+    /// Pairs per batch.
+    pub batch_size: usize,
+    /// Timed steps K.
+    pub steps: usize,
+    /// Untimed warm-up steps.
+    pub warmup: usize,
+    /// `auto`, `cpu`, `cuda[:i]`.
+    pub device: String,
+    /// Frame shape.
+    pub frame: FrameShape,
+    /// libtorch intra-op threads (`None`: leave as is).
+    pub threads: Option<usize>,
+    /// Random frames in the pool the batches are drawn from.
+    pub pool_frames: usize,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl Default for BenchConfig {
+    fn default() -> Self {
+        BenchConfig {
+            method: Method::DimUa,
+            heads: 4,
+            units: 512,
+            batch_size: 64,
+            steps: 20,
+            warmup: 3,
+            device: "auto".into(),
+            frame: FrameShape::ATARI_GRAY,
+            threads: None,
+            pool_frames: 1024,
+            seed: 0,
+        }
+    }
+}
+
+/// The result, printed by the CLI as one JSON line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchResult {
+    /// Always `"dimua-tch"`.
+    pub implementation: String,
+    /// Method.
+    pub method: Method,
+    /// Heads.
+    pub heads: usize,
+    /// Units per head.
+    pub units: usize,
+    /// Pairs per batch.
+    pub batch_size: usize,
+    /// Timed steps.
+    pub steps: usize,
+    /// Warm-up steps.
+    pub warmup: usize,
+    /// Device used.
+    pub device: String,
+    /// libtorch intra-op threads during the run.
+    pub threads: usize,
+    /// Seconds for the timed steps.
+    pub elapsed_s: f64,
+    /// Optimiser steps per second.
+    pub steps_per_s: f64,
+    /// Pairs (batch items) per second.
+    pub pairs_per_s: f64,
+    /// The last step's loss.
+    pub last_loss: f64,
+}
+
+/// Times `config.steps` training steps (after `config.warmup`) on a pool of random frames.
+pub fn bench_train_steps(config: &BenchConfig) -> Result<BenchResult, TrainError> {
+    if !config.method.trains() {
+        return Err(TrainError::Config {
+            field: "method",
+            reason: "random-cnn has no training step".into(),
+        });
+    }
+    if config.steps == 0 {
+        return Err(TrainError::Config {
+            field: "steps",
+            reason: "must be at least 1".into(),
+        });
+    }
+    if config.batch_size < 2 {
+        return Err(TrainError::Config {
+            field: "batch_size",
+            reason: "must be at least 2".into(),
+        });
+    }
+    if let Some(t) = config.threads {
+        tch::set_num_threads(t.max(1) as i32);
+    }
+    let spec = EncoderSpec::new(config.frame, config.heads, config.units)?;
+    config
+        .method
+        .validate_architecture(config.heads, config.units)?;
+    let device = parse_device(&config.device)?;
+
+    // A closed store of random frames in episodes of 128, all in the train split.
+    let pool = config.pool_frames.max(2 * config.batch_size);
+    let store = FrameStore::new(StoreSpec {
+        capacity_frames: pool,
+        frame_bytes: config.frame.bytes(),
+        label_bytes: 0,
+        split: SplitRule {
+            train: 1,
+            val: 0,
+            test: 0,
+        },
+        seed: config.seed,
+    })?;
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let mut frame = vec![0u8; config.frame.bytes()];
+    {
+        let mut w = store.writer(0);
+        for i in 0..pool {
+            rng.fill_bytes(&mut frame);
+            w.push(&frame, &[])?;
+            if (i + 1) % 128 == 0 {
+                w.end_episode();
+            }
+        }
+        w.end_episode();
+    }
+    store.close();
+
+    tch::manual_seed(mix(config.seed, 0, 0) as i64);
+    let mut learner = Learner::new(&spec, config.method, device, 3e-4, 1e-5)?;
+    let mut source = PairSource::new(store, config.frame, 2, device)?;
+    let mut sampler = ChaCha8Rng::seed_from_u64(rng.gen());
+    let mut step = |learner: &mut Learner| -> Result<f64, TrainError> {
+        let pairs = source
+            .sample(dimua_buffer::Split::Train, config.batch_size, &mut sampler)
+            .ok_or(TrainError::Config {
+                field: "pool_frames",
+                reason: "no episode with 2 frames".into(),
+            })?;
+        let frames = source.gather(&pairs)?;
+        match learner.step(&frames, 0.1)? {
+            StepOutcome::Applied(v) | StepOutcome::NonFinite(v) => Ok(v[0]),
+        }
+    };
+    for _ in 0..config.warmup {
+        step(&mut learner)?;
+    }
+    sync(device);
+    let start = Instant::now();
+    let mut last = f64::NAN;
+    for _ in 0..config.steps {
+        last = step(&mut learner)?;
+    }
+    sync(device);
+    let elapsed = start.elapsed().as_secs_f64();
+    Ok(BenchResult {
+        implementation: "dimua-tch".into(),
+        method: config.method,
+        heads: config.heads,
+        units: config.units,
+        batch_size: config.batch_size,
+        steps: config.steps,
+        warmup: config.warmup,
+        device: device_name(device),
+        threads: tch::get_num_threads() as usize,
+        elapsed_s: elapsed,
+        steps_per_s: config.steps as f64 / elapsed,
+        pairs_per_s: (config.steps * config.batch_size) as f64 / elapsed,
+        last_loss: last,
+    })
+}
+
+fn sync(device: tch::Device) {
+    if let tch::Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}

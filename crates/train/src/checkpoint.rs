@@ -1,0 +1,198 @@
+//! `checkpoint.safetensors` + `checkpoint.json`: everything needed to continue a run to the
+//! same result as an uninterrupted one: all weights, Adam moments and step, the sampler's
+//! RNG position, the early-stopping state and best weights, and the metrics history.
+//!
+//! Both files are written to `*.tmp` and renamed, tensors first. Both carry the global
+//! step as a tag; if a crash falls between the two renames, the leftover
+//! `checkpoint.json.tmp` matching the new tensors is used.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use dimua_model::encoder::{tmp_path, write_atomic, write_safetensors_atomic};
+use dimua_model::FrameShape;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use crate::config::TrainConfig;
+use crate::error::{io_err, TorchCtx, TrainError};
+use crate::metrics::EpochMetrics;
+
+/// Checkpoint format version.
+pub const CHECKPOINT_FORMAT_VERSION: u32 = 1;
+/// Tensor file name.
+pub const CHECKPOINT_TENSORS: &str = "checkpoint.safetensors";
+/// Metadata file name.
+pub const CHECKPOINT_META: &str = "checkpoint.json";
+const TAG: &str = "meta.tag";
+
+/// Values derived from the config and the data at the start of a run (kept apart from the
+/// raw config, never written back into it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Optimiser steps per epoch.
+    pub steps_per_epoch: usize,
+    /// The frame shape.
+    pub frame: FrameShape,
+    /// The device the run started on (`cpu`, `cuda:0`).
+    pub device: String,
+}
+
+/// Early-stopping state (score = -val loss; ties are no improvement).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EarlyStopping {
+    /// Best val loss so far.
+    pub best_val_loss: Option<f64>,
+    /// Epoch of the best val loss.
+    pub best_epoch: Option<usize>,
+    /// Epochs since the last improvement.
+    pub counter: usize,
+}
+
+impl EarlyStopping {
+    /// Records an epoch's val loss; true if it is a strict improvement.
+    pub fn observe(&mut self, epoch: usize, val_loss: f64) -> bool {
+        if self.best_val_loss.is_none_or(|b| val_loss < b) {
+            self.best_val_loss = Some(val_loss);
+            self.best_epoch = Some(epoch);
+            self.counter = 0;
+            true
+        } else {
+            self.counter += 1;
+            false
+        }
+    }
+
+    /// Whether patience is exhausted.
+    pub fn should_stop(&self, patience: usize) -> bool {
+        self.counter >= patience
+    }
+}
+
+/// `checkpoint.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckpointMeta {
+    /// [`CHECKPOINT_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The run's config.
+    pub config: TrainConfig,
+    /// Derived sizes.
+    pub plan: Plan,
+    /// The epoch to run next (= epochs completed).
+    pub next_epoch: usize,
+    /// Optimiser steps taken.
+    pub global_step: u64,
+    /// Adam's step count.
+    pub adam_step: u64,
+    /// Word position of the train sampler's ChaCha8 stream (a u128, as a string).
+    pub sampler_word_pos: String,
+    /// Early stopping.
+    pub early_stopping: EarlyStopping,
+    /// Whether `best.*` tensors are stored.
+    pub has_best_weights: bool,
+    /// `running`, `finished`, `early-stopped`.
+    pub status: String,
+    /// One record per completed epoch.
+    pub history: Vec<EpochMetrics>,
+    /// Must equal the tensor file's tag.
+    pub tag: u64,
+}
+
+/// Paths of the two files in `dir`.
+pub fn checkpoint_paths(dir: &Path) -> (PathBuf, PathBuf) {
+    (dir.join(CHECKPOINT_TENSORS), dir.join(CHECKPOINT_META))
+}
+
+/// Writes a checkpoint: tensors (with the tag) first, then the metadata.
+pub fn write_checkpoint(
+    dir: &Path,
+    meta: &CheckpointMeta,
+    tensors: Vec<(String, Tensor)>,
+) -> Result<(), TrainError> {
+    let (tpath, mpath) = checkpoint_paths(dir);
+    let mut tensors = tensors;
+    let tag = Tensor::f_from_slice(&[meta.tag as i64]).ctx("writing the checkpoint")?;
+    tensors.push((TAG.to_string(), tag));
+    let json = serde_json::to_vec_pretty(meta).map_err(|e| TrainError::CorruptCheckpoint {
+        path: mpath.clone(),
+        reason: e.to_string(),
+    })?;
+    // Write the metadata's temp file first, so a crash between the two renames below
+    // leaves a matching `checkpoint.json.tmp` next to the new tensors.
+    fs::write(tmp_path(&mpath), &json).map_err(io_err(&mpath))?;
+    write_safetensors_atomic(&tpath, &tensors)?;
+    write_atomic(&mpath, &json)?;
+    Ok(())
+}
+
+fn read_meta(path: &Path) -> Result<CheckpointMeta, TrainError> {
+    let bytes = fs::read(path).map_err(io_err(path))?;
+    let meta: CheckpointMeta =
+        serde_json::from_slice(&bytes).map_err(|e| TrainError::CorruptCheckpoint {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    if meta.format_version != CHECKPOINT_FORMAT_VERSION {
+        return Err(TrainError::CorruptCheckpoint {
+            path: path.to_path_buf(),
+            reason: format!(
+                "format version {} (this build reads {CHECKPOINT_FORMAT_VERSION})",
+                meta.format_version
+            ),
+        });
+    }
+    Ok(meta)
+}
+
+/// True if `dir` holds a checkpoint (metadata or tensors).
+pub fn has_checkpoint(dir: &Path) -> bool {
+    let (t, m) = checkpoint_paths(dir);
+    t.exists() || m.exists()
+}
+
+/// Reads a checkpoint; tensors are moved to `device`.
+pub fn read_checkpoint(
+    dir: &Path,
+    device: Device,
+) -> Result<(CheckpointMeta, HashMap<String, Tensor>), TrainError> {
+    let (tpath, mpath) = checkpoint_paths(dir);
+    if !tpath.exists() || !mpath.exists() {
+        return Err(TrainError::NoCheckpoint {
+            dir: dir.to_path_buf(),
+        });
+    }
+    let corrupt = |reason: String| TrainError::CorruptCheckpoint {
+        path: tpath.clone(),
+        reason,
+    };
+    let tensors: HashMap<String, Tensor> = Tensor::read_safetensors(&tpath)
+        .map_err(|e| corrupt(e.to_string()))?
+        .into_iter()
+        .map(|(k, t)| Ok((k, t.f_to_device(device)?)))
+        .collect::<Result<_, tch::TchError>>()
+        .ctx("loading the checkpoint")?;
+    let tag = tensors
+        .get(TAG)
+        .filter(|t| t.kind() == Kind::Int64 && t.numel() == 1)
+        .map(|t| t.int64_value(&[0]) as u64)
+        .ok_or_else(|| corrupt("missing tag".into()))?;
+    let mut meta = read_meta(&mpath)?;
+    if meta.tag != tag {
+        // A crash between the two renames: the new metadata is still in the temp file.
+        let tmp = tmp_path(&mpath);
+        match read_meta(&tmp) {
+            Ok(m) if m.tag == tag => meta = m,
+            _ => {
+                return Err(TrainError::CorruptCheckpoint {
+                    path: mpath,
+                    reason: format!(
+                        "metadata tag {} does not match the tensors' tag {tag}",
+                        meta.tag
+                    ),
+                })
+            }
+        }
+    }
+    Ok((meta, tensors))
+}

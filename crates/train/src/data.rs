@@ -1,0 +1,209 @@
+//! Getting training batches from the frame store onto the device.
+//!
+//! [`PairSource`] keeps the train and val [`EpisodeView`]s of a [`FrameStore`] up to date
+//! (collection may still be running), samples `(x_t, x_{t+1})` pairs, and assembles them as
+//! one u8 tensor `[2B, H, W, C]` on the training device (earlier frames first):
+//!
+//! * CPU: the frames are copied once, straight from the store into a reused u8 tensor.
+//! * CUDA: a device-side u8 mirror of the store (one row per slot) receives each newly
+//!   completed episode's frames once; a batch is an `index_select` on the device, so only
+//!   the `2B` slot indices cross the bus per step.
+
+use std::sync::Arc;
+
+use dimua_buffer::{EpisodeFilter, EpisodeView, FrameStore, Split};
+use dimua_model::FrameShape;
+use rand::Rng;
+use tch::{Device, Kind, Tensor};
+
+use crate::error::{TorchCtx, TrainError};
+
+/// Device-side copy of the frames of the episodes the trainer uses.
+#[derive(Debug)]
+struct DeviceMirror {
+    frames: Tensor,
+    /// Next entry of the store's episode table to look at (publication order).
+    next_entry: usize,
+}
+
+/// Train/val views of a store plus batch assembly on the training device.
+#[derive(Debug)]
+pub struct PairSource {
+    store: Arc<FrameStore>,
+    shape: FrameShape,
+    device: Device,
+    train: EpisodeView,
+    val: EpisodeView,
+    mirror: Option<DeviceMirror>,
+    staging: Option<Tensor>,
+    min_len: usize,
+}
+
+impl PairSource {
+    /// Views of `store`'s train and val episodes with at least `min_len` frames, for
+    /// batches on `device`. With a closed store the views are sorted canonically so that
+    /// sampling is reproducible.
+    pub fn new(
+        store: Arc<FrameStore>,
+        shape: FrameShape,
+        min_len: usize,
+        device: Device,
+    ) -> Result<Self, TrainError> {
+        if store.spec().frame_bytes != shape.bytes() {
+            return Err(TrainError::FrameShapeMismatch {
+                shape: shape.to_string(),
+                shape_bytes: shape.bytes(),
+                store_bytes: store.spec().frame_bytes,
+            });
+        }
+        let train = EpisodeView::new(
+            &store,
+            EpisodeFilter::split(Split::Train).with_min_len(min_len),
+        );
+        let val = EpisodeView::new(
+            &store,
+            EpisodeFilter::split(Split::Val).with_min_len(min_len),
+        );
+        let mirror = match device {
+            Device::Cpu => None,
+            _ => {
+                let [h, w, c] = shape.dims();
+                let frames = Tensor::f_empty([store.capacity() as i64, h, w, c], (Kind::Uint8, device))
+                    .ctx("allocating the device copy of the frame store (needs capacity x frame bytes of device memory)")?;
+                Some(DeviceMirror {
+                    frames,
+                    next_entry: 0,
+                })
+            }
+        };
+        let mut src = PairSource {
+            store,
+            shape,
+            device,
+            train,
+            val,
+            mirror,
+            staging: None,
+            min_len,
+        };
+        src.refresh()?;
+        Ok(src)
+    }
+
+    /// Picks up newly completed episodes (and uploads them to the device mirror). Returns
+    /// true if any arrived. Once the store is closed, sorts the views canonically.
+    pub fn refresh(&mut self) -> Result<bool, TrainError> {
+        let closed = self.store.is_closed();
+        let added = self.train.refresh(&self.store) + self.val.refresh(&self.store);
+        if closed && added > 0 {
+            self.train.sort_canonical();
+            self.val.sort_canonical();
+        }
+        self.upload_new()?;
+        Ok(added > 0)
+    }
+
+    fn upload_new(&mut self) -> Result<(), TrainError> {
+        let Some(mirror) = &mut self.mirror else {
+            return Ok(());
+        };
+        // Walk the store's episode table (the views' order may change when they are
+        // sorted); the mirror is indexed by slot, so the order of uploads does not matter.
+        // The walk goes at least as far as the views' refresh did.
+        let mut slots: Vec<u32> = Vec::new();
+        while let Some(ep) = self.store.episode_at(mirror.next_entry) {
+            mirror.next_entry += 1;
+            if matches!(ep.split, Split::Train | Split::Val) && ep.len() >= self.min_len {
+                slots.extend_from_slice(&ep.slots);
+            }
+        }
+        if slots.is_empty() {
+            return Ok(());
+        }
+        let ctx = "uploading frames to the device";
+        let [h, w, c] = self.shape.dims();
+        let mut host = Vec::with_capacity(slots.len() * self.shape.bytes());
+        self.store.gather_frames(&slots, &mut host);
+        let src = Tensor::f_from_slice(&host)
+            .and_then(|t| t.f_view([slots.len() as i64, h, w, c]))
+            .and_then(|t| t.f_to_device(self.device))
+            .ctx(ctx)?;
+        let idx: Vec<i64> = slots.iter().map(|&s| s as i64).collect();
+        let idx = Tensor::f_from_slice(&idx)
+            .and_then(|t| t.f_to_device(self.device))
+            .ctx(ctx)?;
+        let _ = mirror.frames.f_index_copy_(0, &idx, &src).ctx(ctx)?;
+        Ok(())
+    }
+
+    /// The train view.
+    pub fn train(&self) -> &EpisodeView {
+        &self.train
+    }
+
+    /// The val view.
+    pub fn val(&self) -> &EpisodeView {
+        &self.val
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<FrameStore> {
+        &self.store
+    }
+
+    /// `n` pairs from `split`'s view (`None` if it has no episode with 2 frames).
+    pub fn sample(&self, split: Split, n: usize, rng: &mut impl Rng) -> Option<Vec<(u32, u32)>> {
+        match split {
+            Split::Val => self.val.sample_pairs(n, rng),
+            _ => self.train.sample_pairs(n, rng),
+        }
+    }
+
+    /// The frames of `pairs` as u8 `[2B, H, W, C]` on the device: rows `0..B` the earlier
+    /// frames, rows `B..2B` the later ones.
+    pub fn gather(&mut self, pairs: &[(u32, u32)]) -> Result<Tensor, TrainError> {
+        let b = pairs.len();
+        let order = pairs.iter().map(|p| p.0).chain(pairs.iter().map(|p| p.1));
+        match &self.mirror {
+            Some(m) => {
+                let idx: Vec<i64> = order.map(|s| s as i64).collect();
+                let ctx = "gathering a batch on the device";
+                let idx = Tensor::f_from_slice(&idx)
+                    .and_then(|t| t.f_to_device(self.device))
+                    .ctx(ctx)?;
+                m.frames.f_index_select(0, &idx).ctx(ctx)
+            }
+            None => {
+                let [h, w, c] = self.shape.dims();
+                let dims = [2 * b as i64, h, w, c];
+                let reuse = matches!(&self.staging, Some(t) if t.size() == dims);
+                if !reuse {
+                    self.staging = Some(
+                        Tensor::f_empty(dims, (Kind::Uint8, Device::Cpu))
+                            .ctx("allocating a batch")?,
+                    );
+                }
+                let staging =
+                    self.staging
+                        .as_ref()
+                        .map(Tensor::shallow_clone)
+                        .ok_or(TrainError::Config {
+                            field: "batch",
+                            reason: "staging tensor missing".into(),
+                        })?;
+                let fb = self.shape.bytes();
+                // SAFETY: `staging` is a contiguous u8 CPU tensor of exactly 2B frames that
+                // only this source writes; the previous batch's uses of it (the float
+                // conversion inside the model) are finished before the next gather, since
+                // training is sequential. Slots come from the views, i.e. published episodes.
+                let dst = unsafe {
+                    std::slice::from_raw_parts_mut(staging.data_ptr() as *mut u8, 2 * b * fb)
+                };
+                for (chunk, slot) in dst.chunks_exact_mut(fb).zip(order) {
+                    chunk.copy_from_slice(self.store.frame(slot));
+                }
+                Ok(staging)
+            }
+        }
+    }
+}

@@ -1,0 +1,918 @@
+//! The training loop: read top to bottom in [`Trainer::run`].
+//!
+//! Per epoch: `steps_per_epoch` Adam steps on batches of `(x_t, x_{t+1})` pairs drawn from the
+//! train episodes (refreshed every step while collection runs), then a no-grad validation
+//! pass on the val episodes, early stopping on the val loss, a checkpoint, a
+//! `metrics.jsonl` line, and an export of the current result (`encoder.safetensors` +
+//! `encoder.json`).
+//!
+//! Deviation from the reference (documented): the exported encoder is the best validation
+//! epoch's unless `last_weights` is set (the reference probes the last epoch's weights).
+
+use std::collections::HashMap;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dimua_buffer::{FrameStore, Split};
+use dimua_model::encoder::{export_encoder_tensors, write_atomic, ENCODER_PREFIXES};
+use dimua_model::losses::{membership_entropy, tau_at};
+use dimua_model::{
+    device_name, parse_device, EncoderMeta, EncoderSpec, FrameShape, Method, TrainingModel,
+};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use tch::nn::VarStore;
+use tch::{Device, Kind, Tensor};
+
+use crate::adam::Adam;
+use crate::checkpoint::{
+    has_checkpoint, read_checkpoint, write_checkpoint, CheckpointMeta, EarlyStopping, Plan,
+    CHECKPOINT_FORMAT_VERSION, CHECKPOINT_META,
+};
+use crate::config::TrainConfig;
+use crate::data::PairSource;
+use crate::error::{io_err, TorchCtx, TrainError};
+use crate::metrics::{EpochMetrics, LossMeans};
+
+/// `metrics.jsonl` in the run directory.
+pub const METRICS_FILE: &str = "metrics.jsonl";
+
+/// What the progress callback wants the trainer to do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Keep going.
+    Continue,
+    /// Stop as soon as possible. The run directory keeps the checkpoint of the last
+    /// completed epoch, so [`resume`] continues it; a partial epoch is discarded.
+    Stop,
+}
+
+/// Progress reported to the caller's callback (e.g. to draw a bar).
+#[derive(Debug, Clone)]
+pub enum ProgressEvent<'a> {
+    /// Training starts (or resumes) on `device`.
+    Started {
+        /// Device name.
+        device: &'a str,
+        /// Steps per epoch.
+        steps_per_epoch: usize,
+        /// Maximum epochs.
+        max_epochs: usize,
+        /// First epoch to run (0 unless resumed).
+        first_epoch: usize,
+    },
+    /// Waiting for collection to provide the first batch.
+    Waiting {
+        /// Usable train pairs so far.
+        train_pairs: usize,
+        /// Pairs needed to start.
+        needed: usize,
+    },
+    /// One optimiser step done.
+    Step {
+        /// Epoch (0-based).
+        epoch: usize,
+        /// Step within the epoch (1-based after this step).
+        step_in_epoch: usize,
+        /// Steps per epoch.
+        steps_per_epoch: usize,
+        /// Total steps so far.
+        global_step: u64,
+        /// This batch's total loss.
+        loss: f64,
+        /// Steps per second in this epoch so far.
+        steps_per_s: f64,
+    },
+    /// An epoch finished (checkpoint and metrics written).
+    EpochEnd(&'a EpochMetrics),
+}
+
+/// Why training ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopReason {
+    /// `max_epochs` epochs ran.
+    MaxEpochs,
+    /// The val loss did not improve for `patience` epochs.
+    EarlyStopped,
+    /// The callback asked to stop; the run can be resumed.
+    Interrupted,
+    /// `random-cnn`: nothing to train.
+    NoTraining,
+}
+
+/// Summary of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainReport {
+    /// The method.
+    pub method: Method,
+    /// The device used (`cpu`, `cuda:0`).
+    pub device: String,
+    /// Epochs completed.
+    pub epochs_completed: usize,
+    /// Optimiser steps taken.
+    pub global_step: u64,
+    /// Steps per epoch.
+    pub steps_per_epoch: usize,
+    /// Best val loss and its epoch.
+    pub best_val_loss: Option<f64>,
+    /// Epoch of the best val loss.
+    pub best_epoch: Option<usize>,
+    /// Val loss of the last completed epoch.
+    pub last_val_loss: Option<f64>,
+    /// Why it stopped.
+    pub stop_reason: StopReason,
+    /// Whether the exported weights are the best epoch's (`false`: the last epoch's).
+    pub exported_best: bool,
+    /// The exported encoder's weights file.
+    pub encoder_path: PathBuf,
+    /// Mean training steps per second over this invocation.
+    pub steps_per_s: f64,
+    /// Wall-clock seconds of this invocation.
+    pub elapsed_s: f64,
+}
+
+/// A progress callback: return [`Control::Stop`] to stop early.
+pub type ProgressFn<'a> = dyn FnMut(&ProgressEvent<'_>) -> Control + 'a;
+
+/// Trains a fresh run in `run_dir` on the frames of `store` (which may still be filling).
+/// Fails if `run_dir` already holds a checkpoint.
+pub fn train(
+    store: Arc<FrameStore>,
+    frame_shape: FrameShape,
+    config: &TrainConfig,
+    run_dir: &Path,
+    progress: &mut ProgressFn<'_>,
+) -> Result<TrainReport, TrainError> {
+    Trainer::new(store, frame_shape, config.clone(), run_dir)?.run(progress)
+}
+
+/// Continues the run in `run_dir` from its last checkpoint, to the same result as an
+/// uninterrupted run (given the same closed store). `config`: `None` uses the checkpoint's;
+/// a different one is an error and nothing is changed.
+pub fn resume(
+    store: Arc<FrameStore>,
+    frame_shape: FrameShape,
+    config: Option<&TrainConfig>,
+    run_dir: &Path,
+    progress: &mut ProgressFn<'_>,
+) -> Result<TrainReport, TrainError> {
+    Trainer::resume(store, frame_shape, config, run_dir)?.run(progress)
+}
+
+/// splitmix64: derives independent seeds from the run seed.
+pub(crate) fn mix(seed: u64, a: u64, b: u64) -> u64 {
+    let mut z =
+        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+const STREAM_TRAIN: u64 = 1;
+const STREAM_VAL: u64 = 2;
+const STREAM_TORCH_TRAIN: u64 = 3;
+const STREAM_TORCH_VAL: u64 = 4;
+
+/// The model, its parameters (sorted by name) and the optimiser.
+pub(crate) struct Learner {
+    /// Owns the variables (kept alive for the run).
+    _vs: VarStore,
+    pub model: TrainingModel,
+    pub names: Vec<String>,
+    pub params: Vec<Tensor>,
+    pub adam: Adam,
+}
+
+/// One step's outcome.
+pub(crate) enum StepOutcome {
+    /// Applied; the loss terms `[total, L1, L2, L_Q, MMD]`.
+    Applied([f64; 5]),
+    /// Not applied: non-finite loss.
+    NonFinite([f64; 5]),
+}
+
+impl Learner {
+    pub fn new(
+        spec: &EncoderSpec,
+        method: Method,
+        device: Device,
+        lr: f64,
+        eps: f64,
+    ) -> Result<Self, TrainError> {
+        let vs = VarStore::new(device);
+        let model = TrainingModel::new(&vs.root(), spec, method)?;
+        let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        let (names, params): (Vec<_>, Vec<_>) = vars.into_iter().unzip();
+        let adam = Adam::new(&params, lr, eps)?;
+        Ok(Learner {
+            _vs: vs,
+            model,
+            names,
+            params,
+            adam,
+        })
+    }
+
+    /// Loss, backward (gradients via autograd, not accumulated into `.grad`), Adam.
+    pub fn step(&mut self, frames: &Tensor, tau: f64) -> Result<StepOutcome, TrainError> {
+        let terms = self.model.pair_loss(frames, tau)?;
+        let values = losses_to_host(&terms.stacked()?)?;
+        if !values.iter().all(|v| v.is_finite()) {
+            return Ok(StepOutcome::NonFinite(values));
+        }
+        let grads = Tensor::f_run_backward(&[&terms.total], &self.params, false, false)
+            .ctx("backpropagating")?;
+        self.adam.step(&self.params, &grads)?;
+        Ok(StepOutcome::Applied(values))
+    }
+
+    /// Copies of the encoder's variables (for best-weights bookkeeping).
+    pub fn encoder_copy(&self) -> Result<Vec<(String, Tensor)>, TrainError> {
+        self.names
+            .iter()
+            .zip(&self.params)
+            .filter(|(n, _)| ENCODER_PREFIXES.iter().any(|p| n.starts_with(p)))
+            .map(|(n, p)| {
+                let mut c = p.f_zeros_like()?.f_detach()?;
+                tch::no_grad(|| c.f_copy_(p))?;
+                Ok((n.clone(), c))
+            })
+            .collect::<Result<_, tch::TchError>>()
+            .ctx("copying the best weights")
+    }
+
+    fn named_params(&self) -> Vec<(String, Tensor)> {
+        self.names
+            .iter()
+            .cloned()
+            .zip(self.params.iter().map(Tensor::shallow_clone))
+            .collect()
+    }
+}
+
+fn losses_to_host(stacked: &Tensor) -> Result<[f64; 5], TrainError> {
+    let host = stacked
+        .f_to_device(Device::Cpu)
+        .and_then(|t| t.f_to_kind(Kind::Double))
+        .ctx("reading the loss")?;
+    let v: Vec<f64> = Vec::<f64>::try_from(&host).ctx("reading the loss")?;
+    let mut out = [0.0; 5];
+    out.copy_from_slice(&v[..5]);
+    Ok(out)
+}
+
+/// A training run: call [`Trainer::run`].
+pub struct Trainer {
+    config: TrainConfig,
+    spec: EncoderSpec,
+    run_dir: PathBuf,
+    device: Device,
+    source: PairSource,
+    learner: Learner,
+    plan: Option<Plan>,
+    next_epoch: usize,
+    global_step: u64,
+    sampler: ChaCha8Rng,
+    early: EarlyStopping,
+    best: Option<Vec<(String, Tensor)>>,
+    history: Vec<EpochMetrics>,
+    encoder_meta: EncoderMeta,
+    finished: Option<StopReason>,
+}
+
+impl Trainer {
+    /// Sets up a fresh run: validates the config against the store and shape, seeds
+    /// libtorch and initialises the model. Nothing is written yet.
+    pub fn new(
+        store: Arc<FrameStore>,
+        frame_shape: FrameShape,
+        config: TrainConfig,
+        run_dir: &Path,
+    ) -> Result<Self, TrainError> {
+        let spec = config.validate(frame_shape)?;
+        if has_checkpoint(run_dir) {
+            return Err(TrainError::RunDirHasCheckpoint {
+                path: run_dir.join(CHECKPOINT_META),
+            });
+        }
+        let device = parse_device(&config.device)?;
+        tch::manual_seed(mix(config.seed, 0, 0) as i64);
+        let learner = Learner::new(&spec, config.method, device, config.lr, config.adam_eps)?;
+        let source = PairSource::new(store, frame_shape, config.min_episode_len, device)?;
+        let encoder_meta = EncoderMeta::new(&spec, config.method, config.game.clone())?;
+        Ok(Trainer {
+            sampler: ChaCha8Rng::seed_from_u64(mix(config.seed, STREAM_TRAIN, 0)),
+            config,
+            spec,
+            run_dir: run_dir.to_path_buf(),
+            device,
+            source,
+            learner,
+            plan: None,
+            next_epoch: 0,
+            global_step: 0,
+            early: EarlyStopping::default(),
+            best: None,
+            history: Vec::new(),
+            encoder_meta,
+            finished: None,
+        })
+    }
+
+    /// Restores a run from `run_dir`'s checkpoint (see [`resume`]).
+    pub fn resume(
+        store: Arc<FrameStore>,
+        frame_shape: FrameShape,
+        config: Option<&TrainConfig>,
+        run_dir: &Path,
+    ) -> Result<Self, TrainError> {
+        if !has_checkpoint(run_dir) {
+            return Err(TrainError::NoCheckpoint {
+                dir: run_dir.to_path_buf(),
+            });
+        }
+        // Read the metadata on the CPU first to check the config before touching anything.
+        let (meta, _) = read_checkpoint(run_dir, Device::Cpu)?;
+        if let Some(requested) = config {
+            if let Some((field, checkpoint, requested)) =
+                meta.config.differences(requested).into_iter().next()
+            {
+                return Err(TrainError::ResumeConfigMismatch {
+                    dir: run_dir.to_path_buf(),
+                    field,
+                    checkpoint,
+                    requested,
+                });
+            }
+        }
+        if meta.plan.frame != frame_shape {
+            return Err(TrainError::ResumeConfigMismatch {
+                dir: run_dir.to_path_buf(),
+                field: "frame shape".into(),
+                checkpoint: meta.plan.frame.to_string(),
+                requested: frame_shape.to_string(),
+            });
+        }
+        let config = meta.config.clone();
+        let spec = config.validate(frame_shape)?;
+        let device = parse_device(&config.device)?;
+        let (meta, tensors) = read_checkpoint(run_dir, device)?;
+        let corrupt = |reason: String| TrainError::CorruptCheckpoint {
+            path: run_dir.join(CHECKPOINT_META),
+            reason,
+        };
+        let mut learner = Learner::new(&spec, config.method, device, config.lr, config.adam_eps)?;
+        let get = |key: String| {
+            tensors
+                .get(&key)
+                .map(Tensor::shallow_clone)
+                .ok_or_else(|| corrupt(format!("missing tensor {key}")))
+        };
+        let mut moments = Vec::new();
+        tch::no_grad(|| -> Result<(), TrainError> {
+            for (name, p) in learner.names.iter().zip(&learner.params) {
+                let src = get(format!("model.{name}"))?;
+                if src.size() != p.size() {
+                    return Err(corrupt(format!(
+                        "model.{name} has shape {:?}, expected {:?}",
+                        src.size(),
+                        p.size()
+                    )));
+                }
+                p.shallow_clone().f_copy_(&src).ctx("restoring weights")?;
+                moments.push((
+                    get(format!("adam_m.{name}"))?,
+                    get(format!("adam_v.{name}"))?,
+                ));
+            }
+            Ok(())
+        })?;
+        learner.adam.restore(meta.adam_step, moments)?;
+        let best = if meta.has_best_weights {
+            let mut best = Vec::new();
+            for name in learner
+                .names
+                .iter()
+                .filter(|n| ENCODER_PREFIXES.iter().any(|p| n.starts_with(p)))
+            {
+                best.push((name.clone(), get(format!("best.{name}"))?));
+            }
+            Some(best)
+        } else {
+            None
+        };
+        let mut sampler = ChaCha8Rng::seed_from_u64(mix(config.seed, STREAM_TRAIN, 0));
+        let pos: u128 = meta
+            .sampler_word_pos
+            .parse()
+            .map_err(|_| corrupt("bad sampler position".into()))?;
+        sampler.set_word_pos(pos);
+        let source = PairSource::new(store, frame_shape, config.min_episode_len, device)?;
+        let encoder_meta = EncoderMeta::new(&spec, config.method, config.game.clone())?;
+        let finished = match meta.status.as_str() {
+            "finished" => Some(StopReason::MaxEpochs),
+            "early-stopped" => Some(StopReason::EarlyStopped),
+            _ => None,
+        };
+        let trainer = Trainer {
+            config,
+            spec,
+            run_dir: run_dir.to_path_buf(),
+            device,
+            source,
+            learner,
+            plan: Some(meta.plan.clone()),
+            next_epoch: meta.next_epoch,
+            global_step: meta.global_step,
+            sampler,
+            early: meta.early_stopping.clone(),
+            best,
+            history: meta.history.clone(),
+            encoder_meta,
+            finished,
+        };
+        // The metrics file may hold lines of an epoch that never made it into a checkpoint.
+        trainer.rewrite_metrics()?;
+        Ok(trainer)
+    }
+
+    /// The device training runs on.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    fn rewrite_metrics(&self) -> Result<(), TrainError> {
+        let mut text = String::new();
+        for m in &self.history {
+            text.push_str(&m.to_json().to_string());
+            text.push('\n');
+        }
+        write_atomic(&self.run_dir.join(METRICS_FILE), text.as_bytes())?;
+        Ok(())
+    }
+
+    fn append_metrics(&self, m: &EpochMetrics) -> Result<(), TrainError> {
+        let path = self.run_dir.join(METRICS_FILE);
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        writeln!(f, "{}", m.to_json()).map_err(io_err(&path))?;
+        f.flush().map_err(io_err(&path))
+    }
+
+    /// Waits until the train view can supply a batch (streaming); errors if the store is
+    /// closed first.
+    fn wait_for_data(&mut self, progress: &mut ProgressFn<'_>) -> Result<bool, TrainError> {
+        let needed = self.config.batch_size;
+        let mut last_report = Instant::now() - Duration::from_secs(1);
+        loop {
+            self.source.refresh()?;
+            let pairs = self.source.train().len_pairs();
+            if pairs >= needed {
+                return Ok(true);
+            }
+            if self.source.store().is_closed() {
+                self.source.refresh()?;
+                let t = self.source.train();
+                if t.len_pairs() >= needed {
+                    return Ok(true);
+                }
+                return Err(TrainError::NotEnoughData {
+                    split: "train",
+                    pairs: t.len_pairs(),
+                    episodes: t.num_episodes(),
+                    min_len: self.config.min_episode_len,
+                    needed,
+                    hint: "; collect more frames or lower --batch-size",
+                });
+            }
+            if last_report.elapsed() >= Duration::from_millis(200) {
+                last_report = Instant::now();
+                if progress(&ProgressEvent::Waiting {
+                    train_pairs: pairs,
+                    needed,
+                }) == Control::Stop
+                {
+                    return Ok(false);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn resolve_plan(&self) -> Plan {
+        let b = self.config.batch_size;
+        let steps = self.config.steps_per_epoch.unwrap_or_else(|| {
+            let store = self.source.store();
+            let frames = if store.is_closed() {
+                self.source.train().len_frames()
+            } else if let Some(t) = self.config.target_train_frames {
+                t
+            } else {
+                let r = store.spec().split;
+                (store.capacity() as u128 * r.train as u128 / r.block_len().max(1) as u128) as usize
+            };
+            (frames / b).max(1)
+        });
+        Plan {
+            steps_per_epoch: steps,
+            frame: self.spec.frame,
+            device: device_name(self.device),
+        }
+    }
+
+    /// Runs (or continues) training to the end, early stop, or until `progress` says stop.
+    pub fn run(mut self, progress: &mut ProgressFn<'_>) -> Result<TrainReport, TrainError> {
+        let started = Instant::now();
+        fs::create_dir_all(&self.run_dir).map_err(io_err(&self.run_dir))?;
+        let steps_at_start = self.global_step;
+
+        if !self.config.method.trains() {
+            return self.finish_random(started);
+        }
+        if let Some(reason) = self.finished {
+            return self.report(reason, started, steps_at_start);
+        }
+        if self.plan.is_none() {
+            if !self.wait_for_data(progress)? {
+                return self.report(StopReason::Interrupted, started, steps_at_start);
+            }
+            self.plan = Some(self.resolve_plan());
+            if !self.run_dir.join(METRICS_FILE).exists() {
+                self.rewrite_metrics()?;
+            }
+        }
+        let plan = self.plan.clone().unwrap_or_else(|| self.resolve_plan());
+        let device = plan.device.clone();
+        if progress(&ProgressEvent::Started {
+            device: &device,
+            steps_per_epoch: plan.steps_per_epoch,
+            max_epochs: self.config.max_epochs,
+            first_epoch: self.next_epoch,
+        }) == Control::Stop
+        {
+            return self.report(StopReason::Interrupted, started, steps_at_start);
+        }
+
+        let b = self.config.batch_size;
+        let mut reason = StopReason::MaxEpochs;
+        while self.next_epoch < self.config.max_epochs {
+            let epoch = self.next_epoch;
+            let epoch_start = Instant::now();
+            // ---- train pass ----
+            let mut sums = [0.0f64; 5];
+            for s in 0..plan.steps_per_epoch {
+                if !self.source.store().is_closed() || s == 0 {
+                    self.source.refresh()?;
+                }
+                let pairs = self
+                    .source
+                    .sample(Split::Train, b, &mut self.sampler)
+                    .ok_or(TrainError::NotEnoughData {
+                        split: "train",
+                        pairs: 0,
+                        episodes: 0,
+                        min_len: self.config.min_episode_len,
+                        needed: b,
+                        hint: "",
+                    })?;
+                let frames = self.source.gather(&pairs)?;
+                tch::manual_seed(mix(self.config.seed, STREAM_TORCH_TRAIN, self.global_step) as i64);
+                let tau = tau_at(
+                    self.config.tau,
+                    self.global_step,
+                    self.config.tau_warmup_steps,
+                );
+                let values = match self.learner.step(&frames, tau)? {
+                    StepOutcome::Applied(v) => v,
+                    StepOutcome::NonFinite(v) => return Err(self.non_finite("train", epoch, s, v)),
+                };
+                for (acc, v) in sums.iter_mut().zip(values) {
+                    *acc += v;
+                }
+                self.global_step += 1;
+                let elapsed = epoch_start.elapsed().as_secs_f64();
+                let ev = ProgressEvent::Step {
+                    epoch,
+                    step_in_epoch: s + 1,
+                    steps_per_epoch: plan.steps_per_epoch,
+                    global_step: self.global_step,
+                    loss: values[0],
+                    steps_per_s: (s + 1) as f64 / elapsed.max(1e-9),
+                };
+                if progress(&ev) == Control::Stop {
+                    return self.report(StopReason::Interrupted, started, steps_at_start);
+                }
+            }
+            let train_s = epoch_start.elapsed().as_secs_f64();
+            let train = LossMeans::from_sums(sums, plan.steps_per_epoch);
+
+            // ---- validation pass ----
+            let val = self.validate(epoch)?;
+            let improved = match &val {
+                Some(v) => self.early.observe(epoch, v.losses.total),
+                None => false,
+            };
+            if improved && !self.config.last_weights {
+                self.best = Some(self.learner.encoder_copy()?);
+            }
+            let metrics = EpochMetrics {
+                epoch,
+                global_step: self.global_step,
+                train,
+                val: val.as_ref().map(|v| v.losses),
+                membership_entropy: val.as_ref().map(|v| v.entropy),
+                head_share: val.as_ref().map(|v| v.head_share.clone()),
+                steps_per_s: plan.steps_per_epoch as f64 / train_s.max(1e-9),
+                frames_seen: self.global_step * 2 * b as u64,
+                tau: tau_at(
+                    self.config.tau,
+                    self.global_step,
+                    self.config.tau_warmup_steps,
+                ),
+                epoch_s: epoch_start.elapsed().as_secs_f64(),
+                improved,
+                best_val_loss: self.early.best_val_loss,
+                patience_counter: self.early.counter,
+                train_frames: self.source.train().len_frames(),
+                val_frames: self.source.val().len_frames(),
+            };
+            self.history.push(metrics.clone());
+            self.next_epoch = epoch + 1;
+            let stop = self.early.should_stop(self.config.patience);
+            let status = if stop {
+                "early-stopped"
+            } else if self.next_epoch >= self.config.max_epochs {
+                "finished"
+            } else {
+                "running"
+            };
+            self.save_checkpoint(&plan, status)?;
+            self.append_metrics(&metrics)?;
+            self.export_current()?;
+            tracing::info!(
+                epoch,
+                train_loss = train.total,
+                val_loss = metrics.val.map(|v| v.total),
+                steps_per_s = metrics.steps_per_s,
+                "epoch done"
+            );
+            let control = progress(&ProgressEvent::EpochEnd(&metrics));
+            if stop {
+                reason = StopReason::EarlyStopped;
+                break;
+            }
+            if control == Control::Stop && self.next_epoch < self.config.max_epochs {
+                return self.report(StopReason::Interrupted, started, steps_at_start);
+            }
+        }
+        self.report(reason, started, steps_at_start)
+    }
+
+    fn non_finite(
+        &self,
+        phase: &'static str,
+        epoch: usize,
+        step: usize,
+        v: [f64; 5],
+    ) -> TrainError {
+        TrainError::NonFiniteLoss {
+            phase,
+            epoch,
+            step_in_epoch: step,
+            global_step: self.global_step,
+            total: v[0],
+            global_local: v[1],
+            local_local: v[2],
+            membership: v[3],
+            mmd: v[4],
+            last_good_epoch: self.next_epoch.checked_sub(1),
+        }
+    }
+
+    /// The no-grad validation pass: `val_steps` batches from the val episodes, with a
+    /// sampler seeded per epoch. `None` when no val data is available yet (streaming).
+    fn validate(&mut self, epoch: usize) -> Result<Option<ValResult>, TrainError> {
+        self.source.refresh()?;
+        let b = self.config.batch_size;
+        let val = self.source.val();
+        if val.num_pair_episodes() == 0 {
+            if self.source.store().is_closed() {
+                return Err(TrainError::NotEnoughData {
+                    split: "val",
+                    pairs: val.len_pairs(),
+                    episodes: val.num_episodes(),
+                    min_len: self.config.min_episode_len,
+                    needed: 1,
+                    hint: "; the store's split rule must put some episodes in val (collect more frames)",
+                });
+            }
+            return Ok(None);
+        }
+        let steps = self
+            .config
+            .val_steps
+            .unwrap_or((val.len_frames() / b).max(1));
+        let mut rng = ChaCha8Rng::seed_from_u64(mix(self.config.seed, STREAM_VAL, epoch as u64));
+        let tau = tau_at(
+            self.config.tau,
+            self.global_step,
+            self.config.tau_warmup_steps,
+        );
+        let heads = self.spec.heads as i64;
+        let ctx = "validating";
+        let _guard = tch::no_grad_guard();
+        let mut sums = Tensor::f_zeros([5], (Kind::Float, self.device)).ctx(ctx)?;
+        let mut entropy_sum = Tensor::f_zeros([], (Kind::Double, self.device)).ctx(ctx)?;
+        let mut counts = Tensor::f_zeros([heads], (Kind::Double, self.device)).ctx(ctx)?;
+        let mut frames_seen = 0usize;
+        for s in 0..steps {
+            let pairs =
+                self.source
+                    .sample(Split::Val, b, &mut rng)
+                    .ok_or(TrainError::NotEnoughData {
+                        split: "val",
+                        pairs: 0,
+                        episodes: 0,
+                        min_len: self.config.min_episode_len,
+                        needed: 1,
+                        hint: "",
+                    })?;
+            let frames = self.source.gather(&pairs)?;
+            tch::manual_seed(mix(
+                self.config.seed,
+                STREAM_TORCH_VAL,
+                (epoch as u64) << 32 | s as u64,
+            ) as i64);
+            let terms = self.learner.model.pair_loss(&frames, tau)?;
+            sums = sums.f_add(&terms.stacked()?).ctx(ctx)?;
+            frames_seen += 2 * b;
+            if let Some(q) = &terms.membership_q {
+                let e = membership_entropy(q)?
+                    .f_to_kind(Kind::Double)
+                    .ctx(ctx)?
+                    .f_mul_scalar((2 * b) as f64)
+                    .ctx(ctx)?;
+                entropy_sum = entropy_sum.f_add(&e).ctx(ctx)?;
+                let hist = q
+                    .f_argmax(1, false)
+                    .and_then(|a| a.f_one_hot(heads))
+                    .and_then(|h| h.f_sum_dim_intlist(0, false, Kind::Double))
+                    .ctx(ctx)?;
+                counts = counts.f_add(&hist).ctx(ctx)?;
+            }
+        }
+        let mean = losses_to_host(&sums)?;
+        let losses = LossMeans::from_sums(mean, steps);
+        if ![
+            losses.total,
+            losses.global_local,
+            losses.local_local,
+            losses.membership,
+            losses.mmd,
+        ]
+        .iter()
+        .all(|v| v.is_finite())
+        {
+            let v = [
+                losses.total,
+                losses.global_local,
+                losses.local_local,
+                losses.membership,
+                losses.mmd,
+            ];
+            return Err(self.non_finite("val", epoch, steps, v));
+        }
+        let (entropy, head_share) = if self.spec.heads > 1 {
+            let e = entropy_sum.f_double_value(&[]).ctx(ctx)? / frames_seen as f64;
+            let c: Vec<f64> =
+                Vec::<f64>::try_from(&counts.f_to_device(Device::Cpu).ctx(ctx)?).ctx(ctx)?;
+            (e, c.iter().map(|x| x / frames_seen as f64).collect())
+        } else {
+            (0.0, vec![1.0])
+        };
+        Ok(Some(ValResult {
+            losses,
+            entropy,
+            head_share,
+        }))
+    }
+
+    fn save_checkpoint(&self, plan: &Plan, status: &str) -> Result<(), TrainError> {
+        let mut tensors = Vec::new();
+        for (name, p) in self.learner.named_params() {
+            tensors.push((format!("model.{name}"), p));
+        }
+        for (name, (m, v)) in self.learner.names.iter().zip(self.learner.adam.moments()) {
+            tensors.push((format!("adam_m.{name}"), m.shallow_clone()));
+            tensors.push((format!("adam_v.{name}"), v.shallow_clone()));
+        }
+        let has_best = match (&self.best, self.config.last_weights) {
+            (Some(best), false) => {
+                for (name, t) in best {
+                    tensors.push((format!("best.{name}"), t.shallow_clone()));
+                }
+                true
+            }
+            _ => false,
+        };
+        let meta = CheckpointMeta {
+            format_version: CHECKPOINT_FORMAT_VERSION,
+            config: self.config.clone(),
+            plan: plan.clone(),
+            next_epoch: self.next_epoch,
+            global_step: self.global_step,
+            adam_step: self.learner.adam.steps(),
+            sampler_word_pos: self.sampler.get_word_pos().to_string(),
+            early_stopping: self.early.clone(),
+            has_best_weights: has_best,
+            status: status.to_string(),
+            history: self.history.clone(),
+            tag: self.global_step,
+        };
+        write_checkpoint(&self.run_dir, &meta, tensors)
+    }
+
+    /// Writes `encoder.safetensors` + `encoder.json`: the best epoch's weights (unless
+    /// `last_weights` or no val loss yet), else the current ones.
+    fn export_current(&self) -> Result<PathBuf, TrainError> {
+        let tensors = match (&self.best, self.config.last_weights) {
+            (Some(best), false) => best
+                .iter()
+                .map(|(n, t)| (n.clone(), t.shallow_clone()))
+                .collect(),
+            _ => self.learner.named_params(),
+        };
+        Ok(export_encoder_tensors(&tensors, &self.encoder_meta, &self.run_dir)?.0)
+    }
+
+    fn finish_random(self, started: Instant) -> Result<TrainReport, TrainError> {
+        let path = self.export_current()?;
+        if !self.run_dir.join(METRICS_FILE).exists() {
+            self.rewrite_metrics()?;
+        }
+        Ok(TrainReport {
+            method: self.config.method,
+            device: device_name(self.device),
+            epochs_completed: 0,
+            global_step: 0,
+            steps_per_epoch: 0,
+            best_val_loss: None,
+            best_epoch: None,
+            last_val_loss: None,
+            stop_reason: StopReason::NoTraining,
+            exported_best: false,
+            encoder_path: path,
+            steps_per_s: 0.0,
+            elapsed_s: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    fn report(
+        &self,
+        reason: StopReason,
+        started: Instant,
+        steps_at_start: u64,
+    ) -> Result<TrainReport, TrainError> {
+        let (weights, _) = dimua_model::encoder::encoder_paths(&self.run_dir);
+        let elapsed = started.elapsed().as_secs_f64();
+        Ok(TrainReport {
+            method: self.config.method,
+            device: device_name(self.device),
+            epochs_completed: self.next_epoch,
+            global_step: self.global_step,
+            steps_per_epoch: self.plan.as_ref().map_or(0, |p| p.steps_per_epoch),
+            best_val_loss: self.early.best_val_loss,
+            best_epoch: self.early.best_epoch,
+            last_val_loss: self.history.last().and_then(|m| m.val.map(|v| v.total)),
+            stop_reason: reason,
+            exported_best: self.best.is_some() && !self.config.last_weights,
+            encoder_path: weights,
+            steps_per_s: (self.global_step - steps_at_start) as f64 / elapsed.max(1e-9),
+            elapsed_s: elapsed,
+        })
+    }
+}
+
+struct ValResult {
+    losses: LossMeans,
+    entropy: f64,
+    head_share: Vec<f64>,
+}
+
+/// Reads `tensors` of a checkpoint into a name -> tensor map (for tests and tools).
+pub fn checkpoint_weights(run_dir: &Path) -> Result<HashMap<String, Tensor>, TrainError> {
+    let (_, tensors) = read_checkpoint(run_dir, Device::Cpu)?;
+    Ok(tensors
+        .into_iter()
+        .filter_map(|(k, t)| k.strip_prefix("model.").map(|n| (n.to_string(), t)))
+        .collect())
+}
