@@ -116,6 +116,55 @@ pub fn collect_probe_set(
 }
 
 impl ProbeSet {
+    /// A probe set from a dataset written by `dimua collect` (already filtered: its labels,
+    /// episodes and splits are used as they are on disk).
+    pub fn from_dataset(dir: &Path, game: &'static Game) -> anyhow::Result<Self> {
+        let (manifest, store) = dimua_collect::Dataset::open_into_store(dir)?;
+        let on_disk = dimua_atari::resolve_game(&manifest.game)?;
+        if on_disk.name != game.name {
+            bail!(
+                "dataset {} holds {} frames, not {}: pass the matching --game or dataset",
+                dir.display(),
+                on_disk.name,
+                game.name
+            );
+        }
+        if manifest.labels.is_empty() {
+            bail!("dataset {} has no labels to probe", dir.display());
+        }
+        let episodes = store
+            .episodes()
+            .into_iter()
+            .map(|e| dimua_collect::filters::PlannedEpisode {
+                stream: e.stream,
+                index_in_stream: e.index_in_stream,
+                split: e.split,
+                steps: (0..e.slots.len() as u32).collect(),
+                slots: e.slots.to_vec(),
+            })
+            .collect::<Vec<_>>();
+        for split in [Split::Train, Split::Val, Split::Test] {
+            if !episodes.iter().any(|e| e.split == split) {
+                bail!(
+                    "dataset {} has no {} episode: collect it with a split that has one (e.g. --split 7/1/2)",
+                    dir.display(),
+                    split.name()
+                );
+            }
+        }
+        let columns = (0..manifest.labels.len()).collect();
+        Ok(ProbeSet {
+            store,
+            assembled: Assembled {
+                episodes,
+                labels: manifest.labels,
+                columns,
+                dropped_labels: manifest.dropped_labels,
+                counts: manifest.filtered,
+            },
+        })
+    }
+
     /// Slots of every frame of `split`, in canonical order.
     fn slots(&self, split: Split) -> Vec<u32> {
         self.assembled

@@ -11,6 +11,59 @@ use super::roms::RomArgs;
 pub enum BenchCommand {
     /// The collector against a bare ALE loop over the same agent steps and threads.
     Collect(BenchCollectArgs),
+    /// Training steps per second on random frames.
+    Train(BenchTrainArgs),
+    /// All probes batched in one layer against one probe at a time, on the same features.
+    Probe(BenchProbeArgs),
+}
+
+/// Flags of `dimua bench train`.
+#[derive(Debug, Args)]
+pub struct BenchTrainArgs {
+    /// Method: st-dim, dim-ua, minus-ua or plus-mmd.
+    #[arg(long, default_value = "dim-ua")]
+    pub method: String,
+    /// Heads n.
+    #[arg(long, default_value_t = 4)]
+    pub heads: usize,
+    /// Units per head d.
+    #[arg(long, default_value_t = 512)]
+    pub units: usize,
+    /// Timed steps (after warm-up).
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// Untimed warm-up steps.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    /// Pairs per batch.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Device: auto, cpu, cuda or cuda:<i>.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// libtorch intra-op threads (default: libtorch's).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// Flags of `dimua bench probe`.
+#[derive(Debug, Args)]
+pub struct BenchProbeArgs {
+    /// Labels (probes).
+    #[arg(long, default_value_t = 30)]
+    pub labels: usize,
+    /// Feature dimension.
+    #[arg(long, default_value_t = 256)]
+    pub dim: usize,
+    /// Train frames.
+    #[arg(long, default_value_t = 5000)]
+    pub n_train: usize,
+    /// Epochs timed for both implementations.
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    /// Device: auto, cpu, cuda or cuda:<i>.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
 }
 
 /// Flags of `dimua bench collect`.
@@ -50,6 +103,35 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 color: false,
             };
             let result = dimua_collect::bench::bench_collect(&spec, &rom)?;
+            println!("{}", serde_json::to_string(&result)?);
+            Ok(())
+        }
+        BenchCommand::Train(args) => {
+            let config = dimua_train::BenchConfig {
+                method: args.method.parse()?,
+                heads: args.heads,
+                units: args.units,
+                batch_size: args.batch_size,
+                steps: args.steps,
+                warmup: args.warmup,
+                device: args.device,
+                threads: args.threads,
+                ..dimua_train::BenchConfig::default()
+            };
+            let result = dimua_train::bench_train_steps(&config)?;
+            println!("{}", serde_json::to_string(&result)?);
+            Ok(())
+        }
+        BenchCommand::Probe(args) => {
+            let config = dimua_probe::BenchConfig {
+                labels: args.labels,
+                dim: args.dim,
+                n_train: args.n_train,
+                epochs: args.epochs,
+                ..dimua_probe::BenchConfig::default()
+            };
+            let device = dimua_model::parse_device(&args.device)?;
+            let result = dimua_probe::bench_probes(&config, device)?;
             println!("{}", serde_json::to_string(&result)?);
             Ok(())
         }

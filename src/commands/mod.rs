@@ -2,9 +2,13 @@
 
 mod bench;
 mod collect;
+mod config;
 mod games;
+mod probe;
+mod report;
 mod roms;
 mod run;
+mod sweep;
 mod train;
 
 use clap::Subcommand;
@@ -23,6 +27,15 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Collect -> train -> probe end to end; every method, including random-cnn and majority.
     Run(run::RunArgs),
+    /// Train and score linear probes on a frozen encoder (--run DIR, or --encoder FILE --game G).
+    Probe(probe::ProbeArgs),
+    /// One table across runs, games, methods and seeds (mean ± std), Markdown and JSON.
+    Report(report::ReportArgs),
+    /// Expand games x methods x seeds x layouts and run them (or emit cluster job files).
+    Sweep(sweep::SweepArgs),
+    /// Show configs resolved.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
     /// Benchmarks (one JSON line each).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -37,5 +50,9 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Bench(cmd) => bench::run(cmd),
         Command::Train(args) => train::run(args),
         Command::Run(args) => run::run(args),
+        Command::Probe(args) => probe::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Sweep(args) => sweep::run(args),
+        Command::Config(cmd) => config::run(cmd),
     }
 }

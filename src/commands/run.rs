@@ -263,11 +263,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         plan.config.to_toml().as_bytes(),
     )?;
     eprintln!(
-        "dimua run: {} {} ({}x{}), {} pretraining + {} probe frames, device {:?}, out {}",
+        "dimua run: {} {}, {} pretraining + {} probe frames, device {:?}, out {}",
         plan.game.name,
         plan.config.method,
-        plan.heads,
-        plan.units,
         plan.config.frames,
         plan.config.probe_frames,
         plan.device,
@@ -295,9 +293,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut probe_config = plan.config.probe.clone();
     probe_config.seed = plan.config.seed;
     let outcome = pipeline::probe(&set, encoder.as_ref(), &probe_config, plan.device)?;
+    let layout = match plan.method {
+        RunMethod::Majority => String::new(),
+        RunMethod::Encoder(_) => format!(" ({}x{})", plan.heads, plan.units),
+    };
     let title = format!(
-        "{} / {} ({}x{}), seed {}",
-        plan.game.name, plan.config.method, plan.heads, plan.units, plan.config.seed
+        "{} / {}{layout}, seed {}",
+        plan.game.name, plan.config.method, plan.config.seed
     );
     pipeline::write_probe_outputs(&args.out, &outcome, &title)?;
     let r = &outcome.result;

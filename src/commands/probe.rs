@@ -1,0 +1,154 @@
+//! `dimua probe`: linear probes on a frozen encoder (from a run directory or an encoder
+//! file), on a fresh probe collection or a dataset written by `dimua collect`.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use dimua_model::Encoder;
+use dimua_probe::ProbeConfig;
+
+use super::collect::default_threads;
+use super::roms::RomArgs;
+use crate::config::RunConfig;
+use crate::pipeline::{self, ProbeSet, PROBE_SEED_OFFSET};
+
+/// Flags of `dimua probe`.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// A run directory (uses its encoder.safetensors and config.toml; results are written there).
+    #[arg(long, conflicts_with = "encoder")]
+    pub run: Option<PathBuf>,
+    /// An encoder file (encoder.safetensors with its encoder.json) instead of --run.
+    #[arg(long, requires = "game")]
+    pub encoder: Option<PathBuf>,
+    /// Game (with --encoder).
+    #[arg(long)]
+    pub game: Option<String>,
+    /// Probe on this dataset (from `dimua collect`) instead of a fresh collection.
+    #[arg(long)]
+    pub dataset: Option<PathBuf>,
+    /// Probe frames to collect (default: the run's probe_frames, else 50000).
+    #[arg(long)]
+    pub probe_frames: Option<usize>,
+    /// Maximum probe epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Seed (default: the run's seed, else 42).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Device: auto, cpu, cuda or cuda:<i>.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Collector threads.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Environment streams.
+    #[arg(long, default_value_t = 10)]
+    pub streams: u32,
+    /// Where to write probe.json and report.md (default: the run directory).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub rom: RomArgs,
+}
+
+/// Runs `dimua probe`.
+pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
+    let (encoder_path, run_config, out) = match (&args.run, &args.encoder) {
+        (Some(dir), _) => {
+            let path = dir.join("encoder.safetensors");
+            if !path.exists() {
+                bail!(
+                    "run directory {} has no encoder.safetensors: train one first (`dimua train --out {}` or `dimua run`)",
+                    dir.display(),
+                    dir.display()
+                );
+            }
+            let config = RunConfig::load(&dir.join("config.toml")).ok();
+            (
+                path,
+                config,
+                args.out.clone().unwrap_or_else(|| dir.clone()),
+            )
+        }
+        (None, Some(file)) => {
+            let out = args
+                .out
+                .clone()
+                .context("--out is required with --encoder (where to write probe.json)")?;
+            (file.clone(), None, out)
+        }
+        (None, None) => bail!("give --run DIR or --encoder FILE --game G"),
+    };
+    let device = dimua_model::parse_device(&args.device)?;
+    let encoder = Encoder::load_on(&encoder_path, device)
+        .with_context(|| format!("loading encoder {}", encoder_path.display()))?;
+    let game_name = args
+        .game
+        .clone()
+        .or_else(|| run_config.as_ref().map(|c| c.game.clone()))
+        .or_else(|| encoder.meta().game.clone())
+        .context("which game? pass --game")?;
+    let game = dimua_atari::resolve_game(&game_name)?;
+    if let Some(trained_on) = &encoder.meta().game {
+        let trained = dimua_atari::resolve_game(trained_on)
+            .map(|g| g.name)
+            .unwrap_or("?");
+        if trained != game.name {
+            bail!(
+                "encoder {} was trained on {trained}, not {}: probe it on its own game or pass the right --encoder",
+                encoder_path.display(),
+                game.name
+            );
+        }
+    }
+    let seed = args
+        .seed
+        .or_else(|| run_config.as_ref().map(|c| c.seed))
+        .unwrap_or(42);
+    let mut config: ProbeConfig = run_config
+        .as_ref()
+        .map(|c| c.probe.clone())
+        .unwrap_or_default();
+    config.seed = seed;
+    if let Some(e) = args.epochs {
+        config.epochs = e;
+    }
+    let set = match &args.dataset {
+        Some(dir) => ProbeSet::from_dataset(dir, game)?,
+        None => {
+            let rom = args.rom.load(game)?;
+            let frames = args
+                .probe_frames
+                .or_else(|| run_config.as_ref().map(|c| c.probe_frames))
+                .unwrap_or(50_000);
+            let color = encoder.frame_shape().channels == 3;
+            pipeline::collect_probe_set(
+                game,
+                &rom,
+                frames,
+                seed.wrapping_add(PROBE_SEED_OFFSET),
+                args.threads.unwrap_or_else(default_threads),
+                args.streams,
+                color,
+            )?
+        }
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let outcome = pipeline::probe(&set, Some(&encoder), &config, device)?;
+    let title = format!(
+        "{} / {} ({} features), seed {seed}",
+        game.name,
+        encoder.meta().method,
+        encoder.feature_dim()
+    );
+    pipeline::write_probe_outputs(&out, &outcome, &title)?;
+    println!(
+        "{title}: across-categories F1 {:.3} acc {:.3} -> {}",
+        outcome.result.across_categories_f1.unwrap_or(f64::NAN),
+        outcome.result.across_categories_acc.unwrap_or(f64::NAN),
+        out.join("probe.json").display()
+    );
+    Ok(())
+}

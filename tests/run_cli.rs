@@ -1,0 +1,288 @@
+//! End-to-end tests of `dimua run` / `train` / `probe` / `report` / `sweep` / `config show` with
+//! the `configs/tiny/` settings: real emulator, real libtorch, every artefact checked.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn dimua() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_dimua"))
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn ok(out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn fails(out: Output) -> String {
+    assert!(!out.status.success(), "expected failure");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+fn run_tiny(method: &str, dir: &Path) {
+    let config = root().join(format!("configs/tiny/pong-{method}.toml"));
+    ok(dimua()
+        .args(["run", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(dir)
+        .output()
+        .unwrap());
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn check_probe_json(dir: &Path) {
+    let p = json(&dir.join("probe.json"));
+    let per_label = p["per_label"].as_object().expect("per_label");
+    assert!(!per_label.is_empty());
+    for (name, s) in per_label {
+        for key in ["f1", "acc"] {
+            let v = s[key].as_f64().unwrap_or_else(|| panic!("{name}.{key}"));
+            assert!((0.0..=1.0).contains(&v), "{name}.{key} = {v}");
+        }
+    }
+    assert!(p["per_category"].as_object().is_some_and(|c| !c.is_empty()));
+    for key in [
+        "across_categories_f1",
+        "across_categories_acc",
+        "overall_f1",
+        "overall_acc",
+    ] {
+        assert!(p[key].as_f64().is_some(), "{key} missing in {p}");
+    }
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(report.contains("player_y"), "{report}");
+}
+
+#[test]
+fn run_every_method_then_report_and_probe_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    for method in ["dim-ua", "st-dim", "random-cnn", "majority"] {
+        let dir = tmp.path().join(method);
+        run_tiny(method, &dir);
+        // config.toml is the resolved config and parses back.
+        let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+        assert!(
+            config.contains(&format!("method = \"{method}\"")),
+            "{config}"
+        );
+        check_probe_json(&dir);
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+        if method == "majority" {
+            assert!(!dir.join("encoder.safetensors").exists());
+            continue;
+        }
+        let meta = json(&dir.join("encoder.json"));
+        assert_eq!(meta["game"], "pong");
+        assert!(dir.join("encoder.safetensors").exists());
+        if method != "random-cnn" {
+            // One metrics line per epoch with the namespaced keys.
+            let metrics = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+            let lines: Vec<serde_json::Value> = metrics
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            assert_eq!(lines.len(), 2, "{metrics}");
+            for l in &lines {
+                let text = l.to_string();
+                for key in ["loss/train_total", "loss/val_total", "perf/steps_per_s"] {
+                    assert!(text.contains(key), "{key} missing in {text}");
+                }
+            }
+            assert!(dir.join("checkpoint.safetensors").exists());
+        }
+    }
+
+    // The report merges the four runs into one games x methods table.
+    let out = ok(dimua()
+        .arg("report")
+        .arg(tmp.path())
+        .arg("--out")
+        .arg(tmp.path().join("report"))
+        .output()
+        .unwrap());
+    let md = String::from_utf8_lossy(&out.stdout);
+    for col in [
+        "dim-ua (2x32)",
+        "st-dim (1x32)",
+        "random-cnn (1x32)",
+        "majority",
+        "| pong |",
+        "**Mean**",
+    ] {
+        assert!(md.contains(col), "{col} missing in\n{md}");
+    }
+    assert!(tmp.path().join("report/report.json").exists());
+
+    // Probing a run again on a dataset written by `dimua collect`.
+    let ds = tmp.path().join("probe-ds");
+    ok(dimua()
+        .args([
+            "collect", "--game", "pong", "--frames", "1500", "--seed", "9", "--out",
+        ])
+        .arg(&ds)
+        .output()
+        .unwrap());
+    let again = tmp.path().join("again");
+    ok(dimua()
+        .args(["probe", "--run"])
+        .arg(tmp.path().join("st-dim"))
+        .arg("--dataset")
+        .arg(&ds)
+        .args(["--epochs", "2", "--device", "cpu", "--out"])
+        .arg(&again)
+        .output()
+        .unwrap());
+    check_probe_json(&again);
+
+    // An encoder is refused for another game.
+    let err = fails(
+        dimua()
+            .args(["probe", "--encoder"])
+            .arg(tmp.path().join("st-dim/encoder.safetensors"))
+            .args(["--game", "breakout", "--out"])
+            .arg(tmp.path().join("x"))
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("pong") && err.contains("breakout"), "{err}");
+
+    // A run directory without an encoder.
+    let err = fails(
+        dimua()
+            .args(["probe", "--run"])
+            .arg(tmp.path().join("majority"))
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("encoder.safetensors"), "{err}");
+}
+
+#[test]
+fn train_from_a_dataset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = tmp.path().join("ds");
+    ok(dimua()
+        .args([
+            "collect", "--game", "pong", "--frames", "1000", "--split", "8/2/0", "--out",
+        ])
+        .arg(&ds)
+        .output()
+        .unwrap());
+    let run = tmp.path().join("run");
+    ok(dimua()
+        .args(["train", "--dataset"])
+        .arg(&ds)
+        .args(["--config"])
+        .arg(root().join("configs/tiny/pong-st-dim.toml"))
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap());
+    assert!(run.join("encoder.safetensors").exists());
+    assert!(run.join("metrics.jsonl").exists());
+}
+
+#[test]
+fn bad_configs_and_flags_get_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "game = \"pong\"\nframs = 100\n").unwrap();
+    let err = fails(
+        dimua()
+            .args(["run", "--config"])
+            .arg(&bad)
+            .arg("--out")
+            .arg(tmp.path().join("r"))
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        err.contains("frams") && err.contains("probe_frames"),
+        "{err}"
+    );
+
+    let tiny = root().join("configs/tiny/pong-dim-ua.toml");
+    for (flags, expect) in [
+        (vec!["--heads", "0"], "head"),
+        (vec!["--units", "0"], "unit"),
+        (vec!["--method", "dim-uaa"], "dim-uaa"),
+        (vec!["--game", "nope"], "nope"),
+    ] {
+        let err = fails(
+            dimua()
+                .args(["run", "--config"])
+                .arg(&tiny)
+                .args(&flags)
+                .arg("--out")
+                .arg(tmp.path().join("r2"))
+                .output()
+                .unwrap(),
+        );
+        assert!(err.to_lowercase().contains(expect), "{flags:?}: {err}");
+    }
+    if !tch::Cuda::is_available() {
+        let err = fails(
+            dimua()
+                .args(["run", "--config"])
+                .arg(&tiny)
+                .args(["--device", "cuda", "--out"])
+                .arg(tmp.path().join("r3"))
+                .output()
+                .unwrap(),
+        );
+        assert!(err.to_lowercase().contains("cuda"), "{err}");
+    }
+}
+
+#[test]
+fn config_show_and_sweep_job_files() {
+    let out = ok(dimua().args(["config", "show"]).output().unwrap());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("game = \"pong\"") && text.contains("[probe]"),
+        "{text}"
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let sweep = tmp.path().join("sweep.toml");
+    std::fs::write(
+        &sweep,
+        "games = [\"pong\", \"breakout\"]\nmethods = [\"dim-ua\", \"majority\"]\nseeds = [1, 2]\nlayouts = [\"2x16\", \"4x8\"]\n[base]\nframes = 1000\n",
+    )
+    .unwrap();
+    let jobs = tmp.path().join("jobs");
+    ok(dimua()
+        .args(["sweep", "--config"])
+        .arg(&sweep)
+        .arg("--out")
+        .arg(tmp.path().join("runs"))
+        .arg("--emit-jobs")
+        .arg(&jobs)
+        .output()
+        .unwrap());
+    let commands = std::fs::read_to_string(jobs.join("commands.txt")).unwrap();
+    // 2 games x (dim-ua x 2 layouts + majority) x 2 seeds.
+    assert_eq!(commands.lines().count(), 2 * (2 + 1) * 2, "{commands}");
+    assert!(commands.contains("breakout__dim-ua-4x8__s2"), "{commands}");
+    let sbatch = std::fs::read_to_string(jobs.join("sweep.sbatch")).unwrap();
+    assert!(sbatch.contains("#SBATCH --array=0-11"), "{sbatch}");
+}
