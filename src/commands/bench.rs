@@ -84,6 +84,9 @@ pub struct BenchCollectArgs {
     /// Seed.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Alternating rounds of collector and bare loop (medians are reported).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
     #[command(flatten)]
     pub rom: RomArgs,
 }
@@ -102,7 +105,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 streams: args.streams,
                 color: false,
             };
-            let result = dimua_collect::bench::bench_collect(&spec, &rom)?;
+            let result = dimua_collect::bench::bench_collect(&spec, &rom, args.rounds)?;
             println!("{}", serde_json::to_string(&result)?);
             Ok(())
         }

@@ -24,6 +24,8 @@ pub struct CollectBench {
     pub frames: usize,
     /// Worker threads in both runs.
     pub threads: usize,
+    /// Alternating rounds; the figures are each side's median round.
+    pub rounds: usize,
     /// Collector: stored agent steps per second.
     pub agent_steps_per_s: f64,
     /// Collector: emulator frames (`act` calls) per second.
@@ -97,32 +99,50 @@ pub fn bare_ale_loop(
     Ok((start.elapsed().as_secs_f64(), emulator_frames))
 }
 
-/// Measures the collector (into a frame store sized for `spec.frames`) and then the bare loop,
-/// with the same threads and agent steps.
-pub fn bench_collect(spec: &CollectSpec, rom: &Rom) -> Result<CollectBench, CollectError> {
+/// Measures the collector (into a frame store sized for `spec.frames`) and the bare loop,
+/// with the same threads and agent steps, alternating them for `rounds` rounds so that both
+/// see the same machine conditions; reports the median round of each.
+pub fn bench_collect(
+    spec: &CollectSpec,
+    rom: &Rom,
+    rounds: usize,
+) -> Result<CollectBench, CollectError> {
     spec.validate()?;
-    let store = store_for(
-        spec,
-        dimua_buffer::SplitRule {
-            train: 8,
-            val: 2,
-            test: 0,
-        },
-    )?;
-    let progress = CollectProgress::default();
-    let stats = collect_into(spec, rom, &store, &progress)?;
-    drop(store);
-    let secs = stats.elapsed.as_secs_f64().max(1e-9);
-    let (bare_secs, bare_frames) = bare_ale_loop(rom, spec.frames, spec.threads, spec.seed)?;
-    let bare_secs = bare_secs.max(1e-9);
+    let mut ours = Vec::new();
+    let mut bare = Vec::new();
+    for round in 0..rounds.max(1) {
+        let store = store_for(
+            spec,
+            dimua_buffer::SplitRule {
+                train: 8,
+                val: 2,
+                test: 0,
+            },
+        )?;
+        let progress = CollectProgress::default();
+        let stats = collect_into(spec, rom, &store, &progress)?;
+        drop(store);
+        let secs = stats.elapsed.as_secs_f64().max(1e-9);
+        ours.push((secs, stats.emulator_frames));
+        let (bare_secs, bare_frames) =
+            bare_ale_loop(rom, spec.frames, spec.threads, spec.seed.wrapping_add(round as u64))?;
+        bare.push((bare_secs.max(1e-9), bare_frames));
+    }
+    let median = |v: &mut Vec<(f64, u64)>| {
+        v.sort_by(|a, b| a.0.total_cmp(&b.0));
+        v[v.len() / 2]
+    };
+    let (secs, frames) = median(&mut ours);
+    let (bare_secs, bare_frames) = median(&mut bare);
     let agent_steps_per_s = spec.frames as f64 / secs;
     let bare_agent_steps_per_s = spec.frames as f64 / bare_secs;
     Ok(CollectBench {
         game: spec.game.name.to_string(),
         frames: spec.frames,
         threads: spec.threads,
+        rounds: rounds.max(1),
         agent_steps_per_s,
-        emulator_frames_per_s: stats.emulator_frames as f64 / secs,
+        emulator_frames_per_s: frames as f64 / secs,
         bare_agent_steps_per_s,
         bare_emulator_frames_per_s: bare_frames as f64 / bare_secs,
         ratio: agent_steps_per_s / bare_agent_steps_per_s,
