@@ -25,24 +25,46 @@ pub struct SyntheticProblem {
     pub specs: Vec<LabelSpec>,
 }
 
+/// Sizes of a synthetic probe problem.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SyntheticSpec {
+    /// Frames N.
+    pub n: usize,
+    /// Feature dimension D.
+    pub dim: usize,
+    /// Labels K.
+    pub labels: usize,
+    /// Classes per label (1..=256).
+    pub classes: usize,
+    /// Probability that a label is replaced by a uniformly random class.
+    pub noise: f64,
+    /// Seed of features, teachers and noise.
+    pub seed: u64,
+}
+
 /// Builds a linearly separable problem: label `j` of frame `x` is the argmax of a random
-/// linear teacher `x·T_j` over `n_classes` classes, mapped to distinct byte values
+/// linear teacher `x·T_j` over `classes` classes, mapped to distinct byte values
 /// (`class·37 + 11·j mod 256`); with probability `noise` the class is replaced by a random
-/// one. Deterministic in `seed`; features are f32 (or f64 if `kind` is Double) on `device`.
+/// one. Deterministic in `seed`; features U(−1, 1) in `kind` on `device`.
 pub fn synthetic_problem(
-    n: usize,
-    d: usize,
-    k: usize,
-    n_classes: usize,
-    noise: f64,
-    seed: u64,
+    spec: &SyntheticSpec,
     kind: Kind,
     device: Device,
 ) -> Result<SyntheticProblem> {
+    let SyntheticSpec {
+        n,
+        dim: d,
+        labels: k,
+        classes: n_classes,
+        noise,
+        seed,
+    } = *spec;
     if n == 0 || d == 0 || k == 0 || !(1..=256).contains(&n_classes) {
         return Err(ProbeError::InvalidConfig {
             field: "synthetic_problem".into(),
-            reason: format!("needs n, d, k > 0 and 1 <= n_classes <= 256 (got {n}, {d}, {k}, {n_classes})"),
+            reason: format!(
+                "needs n, dim, labels > 0 and 1 <= classes <= 256 (got {n}, {d}, {k}, {n_classes})"
+            ),
         });
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -102,6 +124,10 @@ pub struct BenchConfig {
     pub epochs: usize,
     /// Seed of data, init and sampling.
     pub seed: u64,
+    /// Timed runs of each path, interleaved; the minimum is reported (robust to other load).
+    pub repeats: usize,
+    /// libtorch intra-op threads during the bench (restored after); `None` keeps the current.
+    pub threads: Option<i32>,
 }
 
 impl Default for BenchConfig {
@@ -115,6 +141,8 @@ impl Default for BenchConfig {
             classes: 8,
             epochs: 3,
             seed: 0,
+            repeats: 3,
+            threads: None,
         }
     }
 }
@@ -130,10 +158,14 @@ pub struct BenchReport {
     pub config: BenchConfig,
     /// Train batches per epoch.
     pub batches_per_epoch: usize,
-    /// Wall seconds, all probes batched (train + val + test).
+    /// Fastest wall seconds, all probes batched (train + val + test).
     pub batched_s: f64,
-    /// Wall seconds, probes one at a time (train + val + test).
+    /// Fastest wall seconds, probes one at a time (train + val + test).
     pub one_by_one_s: f64,
+    /// Every timed batched run, seconds.
+    pub batched_runs_s: Vec<f64>,
+    /// Every timed one-by-one run, seconds.
+    pub one_by_one_runs_s: Vec<f64>,
     /// `one_by_one_s / batched_s`.
     pub speedup: f64,
     /// Fraction of test predictions on which both paths agree (same init and batches).
@@ -145,19 +177,29 @@ pub struct BenchReport {
 }
 
 /// Times probing all labels batched vs one at a time on the same synthetic features
-/// (`config` sizes, `device`), after a small warm-up of both paths.
+/// (`config` sizes, `device`), after a small warm-up of both paths; each path runs
+/// `repeats` times, interleaved, and the fastest run counts.
 pub fn bench_probes(config: &BenchConfig, device: Device) -> Result<BenchReport> {
+    let saved = tch::get_num_threads();
+    if let Some(t) = config.threads {
+        tch::set_num_threads(t.max(1));
+    }
+    let report = bench_inner(config, device);
+    tch::set_num_threads(saved);
+    report
+}
+
+fn bench_inner(config: &BenchConfig, device: Device) -> Result<BenchReport> {
     let (nt, nv, ns) = (config.n_train, config.n_val, config.n_test);
-    let prob = synthetic_problem(
-        nt + nv + ns,
-        config.dim,
-        config.labels,
-        config.classes,
-        0.0,
-        config.seed,
-        Kind::Float,
-        device,
-    )?;
+    let spec = SyntheticSpec {
+        n: nt + nv + ns,
+        dim: config.dim,
+        labels: config.labels,
+        classes: config.classes,
+        noise: 0.0,
+        seed: config.seed,
+    };
+    let prob = synthetic_problem(&spec, Kind::Float, device)?;
     let cut = |t: &Tensor, a: usize, len: usize| t.f_narrow(0, a as i64, len as i64);
     let (xtr, xva, xte) = (
         cut(&prob.features, 0, nt)?,
@@ -203,12 +245,26 @@ pub fn bench_probes(config: &BenchConfig, device: Device) -> Result<BenchReport>
     train_probes(&warm, &warm_cfg)?;
     train_probes_one_by_one(&warm, &warm_cfg)?;
 
-    let t0 = Instant::now();
-    let batched = train_probes(&data, &pc)?;
-    let batched_s = t0.elapsed().as_secs_f64();
-    let t1 = Instant::now();
-    let single = train_probes_one_by_one(&data, &pc)?;
-    let one_by_one_s = t1.elapsed().as_secs_f64();
+    let mut batched_runs_s = Vec::new();
+    let mut one_by_one_runs_s = Vec::new();
+    let mut batched = None;
+    let mut single = None;
+    for _ in 0..config.repeats.max(1) {
+        let t0 = Instant::now();
+        batched = Some(train_probes(&data, &pc)?);
+        batched_runs_s.push(t0.elapsed().as_secs_f64());
+        let t1 = Instant::now();
+        single = Some(train_probes_one_by_one(&data, &pc)?);
+        one_by_one_runs_s.push(t1.elapsed().as_secs_f64());
+    }
+    let (Some(batched), Some(single)) = (batched, single) else {
+        return Err(ProbeError::InvalidConfig {
+            field: "repeats".into(),
+            reason: "no timed run".into(),
+        });
+    };
+    let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    let (batched_s, one_by_one_s) = (min(&batched_runs_s), min(&one_by_one_runs_s));
 
     let pa = batched.probes.predict(&xte)?;
     let pb = single.probes.predict(&xte)?;
@@ -224,6 +280,8 @@ pub fn bench_probes(config: &BenchConfig, device: Device) -> Result<BenchReport>
         batches_per_epoch: nt / pc.batch_size,
         batched_s,
         one_by_one_s,
+        batched_runs_s,
+        one_by_one_runs_s,
         speedup: one_by_one_s / batched_s,
         prediction_agreement: agreement,
         batched_overall_acc: batched.result.overall_acc,

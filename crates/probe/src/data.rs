@@ -70,7 +70,10 @@ fn bad(what: String, expected: &str, t: &Tensor) -> ProbeError {
 }
 
 fn is_float(kind: Kind) -> bool {
-    matches!(kind, Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16)
+    matches!(
+        kind,
+        Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16
+    )
 }
 
 fn is_int(kind: Kind) -> bool {
@@ -125,10 +128,18 @@ fn prepare_split(
     let k = specs.len();
     let (x, y) = (split.features, split.labels);
     if x.dim() != 2 || !is_float(x.kind()) {
-        return Err(bad(format!("{name} features"), "a 2-D float tensor [N, D]", x));
+        return Err(bad(
+            format!("{name} features"),
+            "a 2-D float tensor [N, D]",
+            x,
+        ));
     }
     if y.dim() != 2 || !is_int(y.kind()) {
-        return Err(bad(format!("{name} labels"), "a 2-D integer tensor [N, K]", y));
+        return Err(bad(
+            format!("{name} labels"),
+            "a 2-D integer tensor [N, K]",
+            y,
+        ));
     }
     let (n, d) = (x.size()[0] as usize, x.size()[1] as usize);
     let (ny, ky) = (y.size()[0] as usize, y.size()[1] as usize);
@@ -161,7 +172,10 @@ fn prepare_split(
     if d == 0 {
         return Err(bad(format!("{name} features"), "D > 0", x));
     }
-    let y = y.f_to_kind(Kind::Int64)?.f_to_device(device)?.f_contiguous()?;
+    let y = y
+        .f_to_kind(Kind::Int64)?
+        .f_to_device(device)?
+        .f_contiguous()?;
     let out_of_range = y.f_lt(0)?.f_logical_or(&y.f_gt(255)?)?;
     let cols = Vec::<bool>::try_from(&out_of_range.f_any_dim(0, false)?)?;
     if let Some(j) = cols.iter().position(|&b| b) {

@@ -12,6 +12,7 @@
 //! The crate never sees frames or encoders: the caller computes features once per frame
 //! and hands over `[N, D]` feature and `[N, K]` raw-byte label tensors per split.
 
+mod adam;
 pub mod bench;
 pub mod category;
 pub mod data;
@@ -26,7 +27,9 @@ pub mod report;
 pub mod sampling;
 mod schedule;
 
-pub use bench::{bench_probes, synthetic_problem, BenchConfig, BenchReport, SyntheticProblem};
+pub use bench::{
+    bench_probes, synthetic_problem, BenchConfig, BenchReport, SyntheticProblem, SyntheticSpec,
+};
 pub use category::{Category, LabelSpec};
 pub use data::{ProbeData, Split};
 pub use entropy::{column_entropy, entropy_filter, label_entropies, DEFAULT_ENTROPY_THRESHOLD};
@@ -36,5 +39,5 @@ pub use metrics::{accuracy, score, weighted_f1, LabelTraining, ProbeResult, Scor
 pub use ordered::OrderedMap;
 pub use probe::{train_probes, LinearProbes, ProbeConfig, ProbeRun, NUM_CLASSES};
 pub use reference::train_probes_one_by_one;
-pub use report::{aggregate_runs, result_markdown, RunRecord, RunTables, MeanStd, Table};
+pub use report::{aggregate_runs, result_markdown, MeanStd, RunRecord, RunTables, Table};
 pub use sampling::Sampling;

@@ -12,7 +12,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use crate::data::{prepare, ProbeData, Prepared};
+use crate::adam::{adam_step, Moments, BETA1, BETA2};
+use crate::data::{prepare, Prepared, ProbeData};
 use crate::error::{ProbeError, Result};
 use crate::metrics::{LabelTraining, ProbeResult};
 use crate::ordered::OrderedMap;
@@ -22,8 +23,6 @@ use crate::schedule::{EarlyStopper, Plateau};
 /// Classes per probe: every raw RAM byte value (AtariARI passes `num_classes=256`).
 pub const NUM_CLASSES: i64 = 256;
 
-const BETA1: f64 = 0.9;
-const BETA2: f64 = 0.999;
 /// Mixed into the seed for the init stream so init and batch sampling never share a stream.
 const INIT_SALT: u64 = 0x5052_4f42_4549_4e49;
 
@@ -246,7 +245,10 @@ pub(crate) fn init_params(p: &Prepared, seed: u64) -> Result<(Tensor, Tensor)> {
             .f_to_kind(p.kind)?
             .f_to_device(p.device)?)
     };
-    Ok((to(&w, &[d as i64, k as i64, c as i64])?, to(&b, &[k as i64, c as i64])?))
+    Ok((
+        to(&w, &[d as i64, k as i64, c as i64])?,
+        to(&b, &[k as i64, c as i64])?,
+    ))
 }
 
 /// Common argument checks for both training paths.
@@ -353,46 +355,6 @@ pub(crate) fn finish(
     Ok(ProbeRun { result, probes })
 }
 
-/// Adam moments of one stacked parameter.
-struct Moments {
-    m: Tensor,
-    v: Tensor,
-}
-
-impl Moments {
-    fn zeros_like(t: &Tensor) -> Result<Self> {
-        Ok(Moments {
-            m: t.f_zeros_like()?,
-            v: t.f_zeros_like()?,
-        })
-    }
-
-    fn select(&self, dim: i64, idx: &Tensor) -> Result<Self> {
-        Ok(Moments {
-            m: self.m.f_index_select(dim, idx)?,
-            v: self.v.f_index_select(dim, idx)?,
-        })
-    }
-}
-
-/// One PyTorch-Adam step (no weight decay, no amsgrad) with a per-label step size:
-/// `neg_step` broadcasts over `p` and holds `−lr_k / (1 − β1^t)` for label `k`.
-fn adam_step(
-    p: &mut Tensor,
-    g: &Tensor,
-    st: &mut Moments,
-    neg_step: &Tensor,
-    bc2_sqrt: f64,
-    eps: f64,
-) -> Result<()> {
-    let _ = st.m.f_lerp_(g, 1.0 - BETA1)?;
-    let _ = st.v.f_mul_scalar_(BETA2)?;
-    let _ = st.v.f_addcmul_(&g.f_mul_scalar(1.0 - BETA2)?, g)?;
-    let denom = st.v.f_sqrt()?.f_div_scalar_(bc2_sqrt)?.f_add_scalar_(eps)?;
-    let _ = p.f_addcdiv_(&st.m.f_mul(neg_step)?, &denom)?;
-    Ok(())
-}
-
 /// A detached deep copy of `t`.
 pub(crate) fn dup(t: &Tensor) -> Result<Tensor> {
     let mut out = t.f_empty_like()?;
@@ -457,9 +419,6 @@ fn train_batched(data: &ProbeData<'_>, p: &Prepared, config: &ProbeConfig) -> Re
         }
         let ka = active.len() as i64;
         let lrs: Vec<f64> = active.iter().map(|&l| states[l].plateau.lr).collect();
-        let lr_vec = Tensor::f_from_slice(&lrs)?
-            .f_to_kind(p.kind)?
-            .f_to_device(p.device)?;
         let idx = Tensor::f_from_slice(&sampler.epoch(n_batches, config.batch_size))?
             .f_to_device(p.device)?;
         let neg_ones = Tensor::f_full([bs, ka, 1], -1.0, (p.kind, p.device))?;
@@ -480,17 +439,22 @@ fn train_batched(data: &ProbeData<'_>, p: &Prepared, config: &ProbeConfig) -> Re
             let mut g = logp.f_exp()?;
             let _ = g.f_scatter_add_(2, &y, &neg_ones)?;
             let _ = g.f_div_scalar_(bs)?;
-            let gw = x.f_tr()?.f_mm(&g.f_view([bs, ka * c])?)?.f_view([d, ka, c])?;
+            let gw = x
+                .f_tr()?
+                .f_mm(&g.f_view([bs, ka * c])?)?
+                .f_view([d, ka, c])?;
             let gb = g.f_sum_dim_intlist(0, false, p.kind)?;
             step += 1;
             let bc1 = 1.0 - BETA1.powi(step);
             let bc2_sqrt = (1.0 - BETA2.powi(step)).sqrt();
-            let neg_step = lr_vec.f_mul_scalar(-1.0 / bc1)?;
+            let neg_steps: Vec<f64> = lrs.iter().map(|lr| -lr / bc1).collect();
+            let cu = c as usize;
             adam_step(
                 &mut w,
                 &gw,
                 &mut mw,
-                &neg_step.f_view([1, ka, 1])?,
+                &neg_steps,
+                cu,
                 bc2_sqrt,
                 config.adam_eps,
             )?;
@@ -498,7 +462,8 @@ fn train_batched(data: &ProbeData<'_>, p: &Prepared, config: &ProbeConfig) -> Re
                 &mut b,
                 &gb,
                 &mut mb,
-                &neg_step.f_view([ka, 1])?,
+                &neg_steps,
+                cu,
                 bc2_sqrt,
                 config.adam_eps,
             )?;
@@ -507,11 +472,11 @@ fn train_batched(data: &ProbeData<'_>, p: &Prepared, config: &ProbeConfig) -> Re
         let train_loss =
             Vec::<f64>::try_from(&loss_sum.f_div_scalar((n_batches as i64 * bs) as f64)?)?;
         let val_pred = argmax_logits(&p.val_x, &w, &b, config.eval_chunk)?;
-        let correct = Vec::<i64>::try_from(
-            &val_pred
-                .f_eq_tensor(&y_val)?
-                .f_sum_dim_intlist(0, false, Kind::Int64)?,
-        )?;
+        let correct = Vec::<i64>::try_from(&val_pred.f_eq_tensor(&y_val)?.f_sum_dim_intlist(
+            0,
+            false,
+            Kind::Int64,
+        )?)?;
 
         let mut improved = Vec::new();
         let mut stopped = Vec::new();

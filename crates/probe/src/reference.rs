@@ -5,7 +5,7 @@
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Kind, Reduction, Tensor};
 
-use crate::data::{prepare, ProbeData, Prepared};
+use crate::data::{prepare, Prepared, ProbeData};
 use crate::error::Result;
 use crate::probe::{
     check_train, dup, finish, init_label, LabelState, ProbeConfig, ProbeRun, NUM_CLASSES,
@@ -27,9 +27,7 @@ pub fn train_probes_one_by_one(data: &ProbeData<'_>, config: &ProbeConfig) -> Re
     for label in 0..p.k {
         let (w, b, st) = train_one(data, &p, config, label)?;
         tch::no_grad(|| -> Result<()> {
-            let _ = out_w
-                .f_select(1, label as i64)?
-                .f_copy_(&w.f_tr()?)?;
+            out_w.f_select(1, label as i64)?.f_copy_(&w.f_tr()?)?;
             out_b.f_select(0, label as i64)?.f_copy_(&b)?;
             Ok(())
         })?;
@@ -56,7 +54,9 @@ fn train_one(
     let (wi, bi) = init_label(p.d, label, config.seed);
     tch::no_grad(|| -> Result<()> {
         let to = |v: &[f64]| -> Result<Tensor> {
-            Ok(Tensor::f_from_slice(v)?.f_to_kind(p.kind)?.f_to_device(p.device)?)
+            Ok(Tensor::f_from_slice(v)?
+                .f_to_kind(p.kind)?
+                .f_to_device(p.device)?)
         };
         lin.ws.shallow_clone().f_copy_(&to(&wi)?.f_view([c, d])?)?;
         let bias = lin.bs.as_ref().map(Tensor::shallow_clone);
@@ -91,17 +91,22 @@ fn train_one(
             let rows = idx.f_narrow(0, bi * bs, bs)?;
             let x = p.train_x.f_index_select(0, &rows)?;
             let y = y_tr.f_index_select(0, &rows)?;
-            let loss = lin
-                .forward(&x)
-                .f_log_softmax(-1, p.kind)?
-                .f_nll_loss(&y, None::<Tensor>, Reduction::Mean, -100)?;
+            let loss = lin.forward(&x).f_log_softmax(-1, p.kind)?.f_nll_loss(
+                &y,
+                None::<Tensor>,
+                Reduction::Mean,
+                -100,
+            )?;
             opt.backward_step(&loss);
             let _ = loss_sum.f_add_(&loss.f_detach()?)?;
         }
         let train_loss = loss_sum.f_double_value(&[])? / n_batches as f64;
         let correct = tch::no_grad(|| -> Result<i64> {
             let pred = lin.forward(&p.val_x).f_argmax(-1, false)?;
-            Ok(pred.f_eq_tensor(&y_val)?.f_sum(Kind::Int64)?.f_int64_value(&[])?)
+            Ok(pred
+                .f_eq_tensor(&y_val)?
+                .f_sum(Kind::Int64)?
+                .f_int64_value(&[])?)
         })?;
         let acc = correct as f64 / n_val;
         if st.end_epoch(name, epoch, train_loss, acc)? && config.restore_best {

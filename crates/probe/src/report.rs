@@ -176,10 +176,7 @@ fn build_table(
                 .filter_map(|r| r.cells[ci].map(|m| m.mean))
                 .collect();
             let mut m = MeanStd::of(&game_means)?;
-            let present: Vec<&String> = games
-                .iter()
-                .filter(|g| !values(g, c).is_empty())
-                .collect();
+            let present: Vec<&String> = games.iter().filter(|g| !values(g, c).is_empty()).collect();
             let mut seeds: Vec<u64> = values(present[0], c).iter().map(|(s, _)| *s).collect();
             seeds.sort_unstable();
             seeds.dedup();
@@ -223,7 +220,9 @@ pub fn aggregate_runs(records: &[RunRecord]) -> Result<RunTables> {
     }
     Ok(RunTables {
         f1: build_table(records, "across_categories_f1", |r| r.across_categories_f1),
-        acc: build_table(records, "across_categories_acc", |r| r.across_categories_acc),
+        acc: build_table(records, "across_categories_acc", |r| {
+            r.across_categories_acc
+        }),
     })
 }
 
@@ -250,12 +249,7 @@ pub fn result_markdown(result: &ProbeResult, title: &str) -> String {
         let cats = result
             .label_categories
             .get(name)
-            .map(|c| {
-                c.iter()
-                    .map(|c| c.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
+            .map(|c| c.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "))
             .unwrap_or_default();
         let _ = write!(s, "| {name} | {cats} | {:.4} | {:.4} |", sc.f1, sc.acc);
         if let Some(t) = training {
@@ -332,7 +326,10 @@ mod tests {
         let md = t.to_markdown();
         assert!(md.contains("| pong | 0.70 ± 0.10 | 0.50 ± 0.00 |"), "{md}");
         assert!(md.contains("| boxing | 0.30 ± 0.10 | – |"), "{md}");
-        assert!(md.contains("| **Mean** | 0.50 ± 0.10 | 0.50 ± 0.00 |"), "{md}");
+        assert!(
+            md.contains("| **Mean** | 0.50 ± 0.10 | 0.50 ± 0.00 |"),
+            "{md}"
+        );
         let json = serde_json::to_value(&t).unwrap();
         assert_eq!(json["f1"]["columns"][1], "st-dim");
         assert!(aggregate_runs(&[]).is_err());
@@ -341,7 +338,10 @@ mod tests {
     #[test]
     fn single_result_markdown() {
         let md = result_markdown(&result(0.5, 0.75), "pong / dim-ua");
-        assert!(md.contains("| player_x | agent_localization | 0.5000 | 0.7500 |"), "{md}");
+        assert!(
+            md.contains("| player_x | agent_localization | 0.5000 | 0.7500 |"),
+            "{md}"
+        );
         assert!(md.contains("| agent_localization | 0.5000 | 0.7500 |"));
         assert!(md.contains("**Across categories: F1 0.5000, acc 0.7500**"));
     }

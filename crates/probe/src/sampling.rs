@@ -146,7 +146,7 @@ mod tests {
         // episode 7: one frame (index 0); episode 9: frames 1..=9. Each episode is drawn with
         // probability 1/2, so frame 0 gets ~half of all draws.
         let mut ids = vec![7u64];
-        ids.extend(std::iter::repeat(9).take(9));
+        ids.extend(std::iter::repeat_n(9, 9));
         let mut s = BatchSampler::new(10, &Sampling::Episodes(ids), 5).unwrap();
         let idx = s.epoch(100, 10);
         let n0 = idx.iter().filter(|&&i| i == 0).count();
