@@ -36,7 +36,14 @@ fn same_seed_gives_identical_shards_with_1_and_4_threads() {
     let b = tmp.path().join("t4");
     let c = tmp.path().join("other-seed");
     let common = [
-        "--frames", "1200", "--streams", "4", "--seed", "7", "--shard-mib", "4",
+        "--frames",
+        "1200",
+        "--streams",
+        "4",
+        "--seed",
+        "7",
+        "--shard-mib",
+        "4",
     ];
     for (dir, threads, seed) in [(&a, "1", "7"), (&b, "4", "7"), (&c, "2", "8")] {
         let mut args: Vec<&str> = common.to_vec();
@@ -60,7 +67,10 @@ fn same_seed_gives_identical_shards_with_1_and_4_threads() {
 fn dataset_round_trips_and_is_consistent() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("ds");
-    let out = collect(&dir, &["--frames", "800", "--streams", "2", "--threads", "2"]);
+    let out = collect(
+        &dir,
+        &["--frames", "800", "--streams", "2", "--threads", "2"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let ds = Dataset::open(&dir).expect("reads back");
     let m = &ds.manifest;
@@ -118,7 +128,15 @@ fn bad_input_gets_clear_errors_and_no_dataset() {
     let tmp = tempfile::tempdir().unwrap();
 
     // Unknown game: the error lists known names.
-    let out = run(&["collect", "--game", "pongg", "--frames", "10", "--out", tmp.path().join("x").to_str().unwrap()]);
+    let out = run(&[
+        "collect",
+        "--game",
+        "pongg",
+        "--frames",
+        "10",
+        "--out",
+        tmp.path().join("x").to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("pongg") && err.contains("ms_pacman"), "{err}");
@@ -173,12 +191,18 @@ fn bad_input_gets_clear_errors_and_no_dataset() {
         .unwrap();
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("tennis") && err.contains("roms import"), "{err}");
+    assert!(
+        err.contains("tennis") && err.contains("roms import"),
+        "{err}"
+    );
 }
 
 fn small_dataset(tmp: &Path) -> PathBuf {
     let dir = tmp.join("ds");
-    let out = collect(&dir, &["--frames", "400", "--streams", "2", "--shard-mib", "4"]);
+    let out = collect(
+        &dir,
+        &["--frames", "400", "--streams", "2", "--shard-mib", "4"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     dir
 }
@@ -196,7 +220,10 @@ fn truncated_or_tampered_shards_are_refused_on_read() {
     tampered[n / 2] ^= 1;
     std::fs::write(&shard, &tampered).unwrap();
     let err = Dataset::open(&dir).unwrap_err().to_string();
-    assert!(err.contains("sha256") && err.contains("dimua collect"), "{err}");
+    assert!(
+        err.contains("sha256") && err.contains("dimua collect"),
+        "{err}"
+    );
 
     // Truncated.
     std::fs::write(&shard, &original[..n - 1000]).unwrap();
@@ -227,7 +254,16 @@ fn ctrl_c_during_collect_leaves_no_dataset() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("interrupted");
     let child = dimua()
-        .args(["collect", "--game", "pong", "--frames", "400000", "--threads", "1", "--out"])
+        .args([
+            "collect",
+            "--game",
+            "pong",
+            "--frames",
+            "400000",
+            "--threads",
+            "1",
+            "--out",
+        ])
         .arg(&dir)
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -238,7 +274,10 @@ fn ctrl_c_during_collect_leaves_no_dataset() {
         libc::kill(child.id() as i32, libc::SIGINT);
     }
     let out = child.wait_with_output().unwrap();
-    assert!(!out.status.success(), "an interrupted collect must not report success");
+    assert!(
+        !out.status.success(),
+        "an interrupted collect must not report success"
+    );
     assert!(!dir.join("manifest.json").exists());
     if dir.exists() {
         let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
@@ -251,7 +290,10 @@ fn games_lists_atariari_games_with_labels() {
     let out = run(&["games"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("* pong") && text.contains("player_y"), "{text}");
+    assert!(
+        text.contains("* pong") && text.contains("player_y"),
+        "{text}"
+    );
     assert!(text.contains("* video_pinball"));
     assert_eq!(text.lines().filter(|l| l.starts_with("* ")).count(), 24);
 }
@@ -267,7 +309,9 @@ fn python_reads_the_dataset_like_docs_say() {
     );
     let tmp = tempfile::tempdir().unwrap();
     let dir = small_dataset(tmp.path());
-    let docs = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/datasets.md")).unwrap();
+    let docs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/datasets.md"))
+            .unwrap();
     let snippet = docs
         .split("```python\n")
         .nth(1)
@@ -277,7 +321,11 @@ fn python_reads_the_dataset_like_docs_say() {
     let script = format!(
         "{snippet}\nprint(frames.shape, labels.shape, int(frames.astype('int64').sum()), int(labels.astype('int64').sum()))\n"
     );
-    let out = Command::new(&python).arg("-c").arg(&script).output().unwrap();
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let ds = Dataset::open(&dir).unwrap();
     let frame_sum: u64 = ds.frames.iter().map(|&b| b as u64).sum();
@@ -289,4 +337,62 @@ fn python_reads_the_dataset_like_docs_say() {
         ds.manifest.labels.len()
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), expected);
+}
+
+/// `--format npz` holds the same data as safetensors: Rust reads both identically, and numpy
+/// reads the npz shards to the same sums as Rust.
+#[test]
+fn npz_and_safetensors_hold_the_same_data() {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/venv/bin/python");
+    assert!(python.exists(), "run scripts/bootstrap.sh first");
+    let tmp = tempfile::tempdir().unwrap();
+    let st = tmp.path().join("st");
+    let npz = tmp.path().join("npz");
+    for (dir, format) in [(&st, "safetensors"), (&npz, "npz")] {
+        let out = collect(
+            dir,
+            &["--frames", "1000", "--shard-mib", "4", "--format", format],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let a = Dataset::open(&st).unwrap();
+    let b = Dataset::open(&npz).unwrap();
+    assert!(b.manifest.shards[0].file.ends_with(".npz"));
+    assert_eq!(a.frames, b.frames);
+    assert_eq!(a.labels, b.labels);
+    assert_eq!(
+        (a.episode.clone(), a.step.clone(), a.split.clone()),
+        (b.episode.clone(), b.step.clone(), b.split.clone())
+    );
+    let script = format!(
+        "import json, numpy as np\nd='{}'\nm=json.load(open(d+'/manifest.json'))\nz=[np.load(d+'/'+s['file']) for s in m['shards']]\n\
+         f=np.concatenate([x['frames'] for x in z]); l=np.concatenate([x['labels'] for x in z]); e=np.concatenate([x['episode'] for x in z])\n\
+         print(f.shape, int(f.astype('int64').sum()), int(l.astype('int64').sum()), int(e.astype('int64').sum()))",
+        npz.display()
+    );
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sum = |v: &[u8]| v.iter().map(|&x| x as u64).sum::<u64>();
+    let expected = format!(
+        "({}, 210, 160, 1) {} {} {}",
+        b.len(),
+        sum(&b.frames),
+        sum(&b.labels),
+        b.episode.iter().map(|&x| x as u64).sum::<u64>()
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), expected);
+    // A tampered npz shard is refused like a safetensors one.
+    let shard = npz.join(&b.manifest.shards[0].file);
+    let mut bytes = std::fs::read(&shard).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 1;
+    std::fs::write(&shard, &bytes).unwrap();
+    assert!(Dataset::open(&npz)
+        .unwrap_err()
+        .to_string()
+        .contains("sha256"));
 }

@@ -45,6 +45,9 @@ pub struct CollectArgs {
     /// Keep test frames that duplicate a train/val frame.
     #[arg(long)]
     pub no_dedup: bool,
+    /// Shard format: safetensors (default) or npz (numpy).
+    #[arg(long, default_value = "safetensors")]
+    pub format: dimua_collect::dataset::ShardFormat,
     /// Frame data per shard, in MiB.
     #[arg(long, default_value_t = 256)]
     pub shard_mib: usize,
@@ -102,6 +105,7 @@ pub fn run(args: CollectArgs) -> anyhow::Result<()> {
         entropy_threshold: args.entropy_threshold,
         dedup_test: !args.no_dedup,
         shard_bytes: args.shard_mib.max(1) << 20,
+        format: args.format,
         force: args.force,
         ..DatasetRequest::new(spec.clone(), args.out.clone())
     };

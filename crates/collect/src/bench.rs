@@ -124,8 +124,12 @@ pub fn bench_collect(
         drop(store);
         let secs = stats.elapsed.as_secs_f64().max(1e-9);
         ours.push((secs, stats.emulator_frames));
-        let (bare_secs, bare_frames) =
-            bare_ale_loop(rom, spec.frames, spec.threads, spec.seed.wrapping_add(round as u64))?;
+        let (bare_secs, bare_frames) = bare_ale_loop(
+            rom,
+            spec.frames,
+            spec.threads,
+            spec.seed.wrapping_add(round as u64),
+        )?;
         bare.push((bare_secs.max(1e-9), bare_frames));
     }
     let median = |v: &mut Vec<(f64, u64)>| {

@@ -30,6 +30,40 @@ pub const FORMAT_VERSION: u32 = 1;
 /// Target size of one shard's frame data.
 pub const DEFAULT_SHARD_BYTES: usize = 256 << 20;
 
+/// File format of the shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShardFormat {
+    /// safetensors (`safetensors.numpy.load_file`, `safetensors.torch.load_file`).
+    #[default]
+    Safetensors,
+    /// numpy `.npz` (a zip of `.npy` arrays, stored uncompressed; `numpy.load`).
+    Npz,
+}
+
+impl ShardFormat {
+    /// File extension of a shard.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ShardFormat::Safetensors => "safetensors",
+            ShardFormat::Npz => "npz",
+        }
+    }
+}
+
+impl std::str::FromStr for ShardFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "safetensors" => Ok(ShardFormat::Safetensors),
+            "npz" => Ok(ShardFormat::Npz),
+            _ => Err(format!(
+                "unknown dataset format {s:?}: use safetensors or npz"
+            )),
+        }
+    }
+}
+
 /// One label column of a dataset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LabelSpec {
@@ -375,6 +409,132 @@ fn write_shard(
     Ok((written, hex::encode(digest)))
 }
 
+/// A `.npy` (format 1.0) header for a C-order array of `descr` (e.g. `|u1`, `<u4`) and `shape`.
+fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape_text = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut dict =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
+    // magic (6) + version (2) + length (2) + dict + '\n' is a multiple of 64.
+    while (10 + dict.len() + 1) % 64 != 0 {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    out.extend_from_slice(dict.as_bytes());
+    out
+}
+
+/// Parses a `.npy` (format 1.0/2.0) header: returns (descr, shape, data offset).
+fn parse_npy(bytes: &[u8]) -> Result<(String, Vec<usize>, usize), String> {
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err("not a .npy array".into());
+    }
+    let (len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        v => return Err(format!("unsupported .npy version {v}")),
+    };
+    let header = std::str::from_utf8(
+        bytes
+            .get(start..start + len)
+            .ok_or("truncated .npy header")?,
+    )
+    .map_err(|_| "non-UTF-8 .npy header")?;
+    let field = |key: &str| -> Result<&str, String> {
+        let at = header
+            .find(key)
+            .ok_or(format!("{key} missing in .npy header"))?
+            + key.len();
+        Ok(header[at..].trim_start_matches([':', ' ', '\'']))
+    };
+    let descr = field("'descr'")?;
+    let descr = descr[..descr.find('\'').ok_or("bad descr")?].to_string();
+    if field("'fortran_order'")?.starts_with("True") {
+        return Err("Fortran-order arrays are not supported".into());
+    }
+    let shape = field("'shape'")?;
+    let shape =
+        &shape[shape.find('(').ok_or("bad shape")? + 1..shape.find(')').ok_or("bad shape")?];
+    let shape = shape
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| {
+            d.parse::<usize>()
+                .map_err(|_| format!("bad dimension {d:?}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((descr, shape, start + len))
+}
+
+fn write_npz_shard(
+    path: &Path,
+    store: &FrameStore,
+    rows: &[Row],
+    label_columns: &[usize],
+    frame_shape: [usize; 3],
+) -> Result<(u64, String), CollectError> {
+    let io = |e: std::io::Error| CollectError::io("write", path, e);
+    let zip_err =
+        |e: zip::result::ZipError| CollectError::io("write", path, std::io::Error::other(e));
+    let n = rows.len();
+    let k = label_columns.len();
+    let file = File::create(path).map_err(io)?;
+    let mut zip = zip::ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .last_modified_time(zip::DateTime::default())
+        .large_file(true);
+    let mut entry = |name: &str,
+                     descr: &str,
+                     shape: Vec<usize>,
+                     fill: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>|
+     -> Result<(), CollectError> {
+        zip.start_file(name, options).map_err(zip_err)?;
+        zip.write_all(&npy_header(descr, &shape)).map_err(io)?;
+        fill(&mut zip).map_err(io)
+    };
+    let [h, w, c] = frame_shape;
+    entry("frames.npy", "|u1", vec![n, h, w, c], &mut |out| {
+        rows.iter()
+            .try_for_each(|r| out.write_all(store.frame(r.slot)))
+    })?;
+    entry("labels.npy", "|u1", vec![n, k], &mut |out| {
+        rows.iter().try_for_each(|r| {
+            let all = store.labels(r.slot);
+            let row: Vec<u8> = label_columns.iter().map(|&col| all[col]).collect();
+            out.write_all(&row)
+        })
+    })?;
+    entry("episode.npy", "<u4", vec![n], &mut |out| {
+        rows.iter()
+            .try_for_each(|r| out.write_all(&r.episode.to_le_bytes()))
+    })?;
+    entry("step.npy", "<u4", vec![n], &mut |out| {
+        rows.iter()
+            .try_for_each(|r| out.write_all(&r.step.to_le_bytes()))
+    })?;
+    entry("split.npy", "|u1", vec![n], &mut |out| {
+        rows.iter()
+            .try_for_each(|r| out.write_all(&[r.split as u8]))
+    })?;
+    let buffered = zip.finish().map_err(zip_err)?;
+    let file = buffered.into_inner().map_err(|e| io(e.into_error()))?;
+    file.sync_all().map_err(io)?;
+    drop(file);
+    let bytes = fs::read(path).map_err(|e| CollectError::io("read", path, e))?;
+    Ok((bytes.len() as u64, hex::encode(Sha256::digest(&bytes))))
+}
+
 /// Writes the planned episodes of `store` as a dataset into `dir` (already prepared with
 /// [`prepare_output_dir`]). Only the label columns in `label_columns` are written, described by
 /// `labels`. If `stop` becomes true the partial output is removed and `Interrupted` returned.
@@ -388,6 +548,7 @@ pub fn write_dataset(
     label_columns: &[usize],
     meta: &DatasetMeta,
     shard_bytes: usize,
+    format: ShardFormat,
     stop: &AtomicBool,
 ) -> Result<Manifest, CollectError> {
     let frame_bytes = meta.frame_shape.iter().product::<usize>().max(1);
@@ -441,9 +602,16 @@ pub fn write_dataset(
             cleanup(&written_paths);
             return Err(CollectError::Interrupted);
         }
-        let name = format!("shard-{i:05}.safetensors");
+        let name = format!("shard-{i:05}.{}", format.extension());
         let tmp = dir.join(format!(".{name}.tmp"));
-        let result = write_shard(&tmp, store, chunk, label_columns, meta.frame_shape);
+        let result = match format {
+            ShardFormat::Safetensors => {
+                write_shard(&tmp, store, chunk, label_columns, meta.frame_shape)
+            }
+            ShardFormat::Npz => {
+                write_npz_shard(&tmp, store, chunk, label_columns, meta.frame_shape)
+            }
+        };
         let (bytes, sha256) = match result {
             Ok(v) => v,
             Err(e) => {
@@ -545,9 +713,43 @@ fn read_shard(
             shard.sha256
         )));
     }
+    let m = shard.frames as usize;
+    let le32 = |b: Vec<u8>| -> Vec<u32> {
+        b.chunks_exact(4)
+            .map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]))
+            .collect()
+    };
+    if shard.file.ends_with(".npz") {
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&bytes))
+            .map_err(|e| corrupt(format!("not a valid .npz (zip) file: {e}")))?;
+        let mut get =
+            |name: &str, descr: &str, shape: Vec<usize>| -> Result<Vec<u8>, CollectError> {
+                let mut entry = archive
+                    .by_name(&format!("{name}.npy"))
+                    .map_err(|_| corrupt(format!("array {name:?} missing")))?;
+                let mut raw = Vec::new();
+                entry
+                    .read_to_end(&mut raw)
+                    .map_err(|e| corrupt(format!("array {name:?} unreadable: {e}")))?;
+                let (d, s, offset) =
+                    parse_npy(&raw).map_err(|e| corrupt(format!("array {name:?}: {e}")))?;
+                if d != descr || s != shape {
+                    return Err(corrupt(format!(
+                        "array {name:?} is {d} {s:?}, expected {descr} {shape:?}"
+                    )));
+                }
+                Ok(raw[offset..].to_vec())
+            };
+        return Ok(ShardData {
+            frames: get("frames", "|u1", vec![m, h, w, c])?,
+            labels: get("labels", "|u1", vec![m, k])?,
+            episode: le32(get("episode", "<u4", vec![m])?),
+            step: le32(get("step", "<u4", vec![m])?),
+            split: get("split", "|u1", vec![m])?,
+        });
+    }
     let st = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| corrupt(format!("not a valid safetensors file: {e}")))?;
-    let m = shard.frames as usize;
     let get = |name: &str, dtype: Dtype, shape: Vec<usize>| {
         let t = st
             .tensor(name)
@@ -560,11 +762,6 @@ fn read_shard(
             )));
         }
         Ok(t.data().to_vec())
-    };
-    let le32 = |b: Vec<u8>| -> Vec<u32> {
-        b.chunks_exact(4)
-            .map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]))
-            .collect()
     };
     Ok(ShardData {
         frames: get("frames", Dtype::U8, vec![m, h, w, c])?,

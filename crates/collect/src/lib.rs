@@ -40,6 +40,8 @@ pub struct DatasetRequest {
     pub dedup_test: bool,
     /// Target bytes of frame data per shard.
     pub shard_bytes: usize,
+    /// Shard file format.
+    pub format: dataset::ShardFormat,
     /// Output directory.
     pub out: PathBuf,
     /// Replace a non-empty output directory.
@@ -61,6 +63,7 @@ impl DatasetRequest {
             entropy_threshold: filters::ENTROPY_THRESHOLD,
             dedup_test: true,
             shard_bytes: dataset::DEFAULT_SHARD_BYTES,
+            format: dataset::ShardFormat::Safetensors,
             out,
             force: false,
         }
@@ -196,6 +199,7 @@ pub fn collect_dataset(
         &columns,
         &meta,
         request.shard_bytes,
+        request.format,
         &progress.stop,
     )?;
     Ok((manifest, stats))
