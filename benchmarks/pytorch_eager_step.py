@@ -198,6 +198,7 @@ def main():
         step()
     if device.type == "cuda":
         torch.cuda.synchronize()
+    cpu0 = time.process_time()
     start = time.perf_counter()
     last = math.nan
     for _ in range(args.steps):
@@ -205,6 +206,7 @@ def main():
     if device.type == "cuda":
         torch.cuda.synchronize()
     elapsed = time.perf_counter() - start
+    cpu_s = time.process_time() - cpu0
     print(
         json.dumps(
             {
@@ -222,6 +224,8 @@ def main():
                 "elapsed_s": elapsed,
                 "steps_per_s": args.steps / elapsed,
                 "pairs_per_s": args.steps * args.batch / elapsed,
+                "cpu_s": cpu_s,
+                "steps_per_cpu_s": args.steps / cpu_s if cpu_s > 0 else None,
                 "last_loss": last,
             }
         )

@@ -85,8 +85,26 @@ pub struct BenchResult {
     pub steps_per_s: f64,
     /// Pairs (batch items) per second.
     pub pairs_per_s: f64,
+    /// CPU seconds used by the whole process (all threads) during the timed steps, from
+    /// `/proc/self/stat` (Linux; `None` elsewhere). Less sensitive than wall time to other
+    /// processes competing for the cores.
+    pub cpu_s: Option<f64>,
+    /// `steps / cpu_s`.
+    pub steps_per_cpu_s: Option<f64>,
     /// The last step's loss.
     pub last_loss: f64,
+}
+
+/// Process CPU time (user + system, all threads) in seconds, from `/proc/self/stat`.
+pub fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // USER_HZ is 100 on every Linux configuration that matters here.
+    Some((utime + stime) / 100.0)
 }
 
 /// Times `config.steps` training steps (after `config.warmup`) on a pool of random frames.
@@ -138,7 +156,7 @@ pub fn bench_train_steps(config: &BenchConfig) -> Result<BenchResult, TrainError
         for i in 0..pool {
             rng.fill_bytes(&mut frame);
             w.push(&frame, &[])?;
-            if (i + 1) % 128 == 0 {
+            if i % 128 == 127 {
                 w.end_episode();
             }
         }
@@ -166,6 +184,7 @@ pub fn bench_train_steps(config: &BenchConfig) -> Result<BenchResult, TrainError
         step(&mut learner)?;
     }
     sync(device);
+    let cpu0 = process_cpu_seconds();
     let start = Instant::now();
     let mut last = f64::NAN;
     for _ in 0..config.steps {
@@ -173,6 +192,7 @@ pub fn bench_train_steps(config: &BenchConfig) -> Result<BenchResult, TrainError
     }
     sync(device);
     let elapsed = start.elapsed().as_secs_f64();
+    let cpu_s = cpu0.zip(process_cpu_seconds()).map(|(a, b)| b - a);
     Ok(BenchResult {
         implementation: "dimua-tch".into(),
         method: config.method,
@@ -186,6 +206,8 @@ pub fn bench_train_steps(config: &BenchConfig) -> Result<BenchResult, TrainError
         elapsed_s: elapsed,
         steps_per_s: config.steps as f64 / elapsed,
         pairs_per_s: (config.steps * config.batch_size) as f64 / elapsed,
+        cpu_s,
+        steps_per_cpu_s: cpu_s.filter(|c| *c > 0.0).map(|c| config.steps as f64 / c),
         last_loss: last,
     })
 }

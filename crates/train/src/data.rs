@@ -49,6 +49,18 @@ impl PairSource {
         min_len: usize,
         device: Device,
     ) -> Result<Self, TrainError> {
+        Self::with_mirror(store, shape, min_len, device, device != Device::Cpu)
+    }
+
+    /// Like [`PairSource::new`], choosing whether batches come from a device-side mirror of
+    /// the store (the default off the CPU) or straight from host memory.
+    pub fn with_mirror(
+        store: Arc<FrameStore>,
+        shape: FrameShape,
+        min_len: usize,
+        device: Device,
+        mirror: bool,
+    ) -> Result<Self, TrainError> {
         if store.spec().frame_bytes != shape.bytes() {
             return Err(TrainError::FrameShapeMismatch {
                 shape: shape.to_string(),
@@ -64,17 +76,16 @@ impl PairSource {
             &store,
             EpisodeFilter::split(Split::Val).with_min_len(min_len),
         );
-        let mirror = match device {
-            Device::Cpu => None,
-            _ => {
-                let [h, w, c] = shape.dims();
-                let frames = Tensor::f_empty([store.capacity() as i64, h, w, c], (Kind::Uint8, device))
-                    .ctx("allocating the device copy of the frame store (needs capacity x frame bytes of device memory)")?;
-                Some(DeviceMirror {
-                    frames,
-                    next_entry: 0,
-                })
-            }
+        let mirror = if mirror {
+            let [h, w, c] = shape.dims();
+            let frames = Tensor::f_empty([store.capacity() as i64, h, w, c], (Kind::Uint8, device))
+                .ctx("allocating the device copy of the frame store (capacity x frame bytes)")?;
+            Some(DeviceMirror {
+                frames,
+                next_entry: 0,
+            })
+        } else {
+            None
         };
         let mut src = PairSource {
             store,
@@ -203,6 +214,81 @@ impl PairSource {
                     chunk.copy_from_slice(self.store.frame(slot));
                 }
                 Ok(staging)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dimua_buffer::{SplitRule, StoreSpec};
+    use rand::SeedableRng;
+
+    /// The device-mirror path (exercised here on the CPU) and the host path give the same
+    /// batches, also for episodes that arrive after the source was created.
+    #[test]
+    fn mirror_and_host_gather_agree() {
+        let shape = FrameShape {
+            height: 3,
+            width: 2,
+            channels: 2,
+        };
+        let store = FrameStore::new(StoreSpec {
+            capacity_frames: 64,
+            frame_bytes: shape.bytes(),
+            label_bytes: 0,
+            split: SplitRule {
+                train: 1,
+                val: 1,
+                test: 0,
+            },
+            seed: 0,
+        })
+        .unwrap();
+        let mut w0 = store.writer(0);
+        let mut w1 = store.writer(1);
+        let mut n = 0u8;
+        let mut push = |w: &mut dimua_buffer::EpisodeWriter, len: usize| {
+            for _ in 0..len {
+                w.push(&[n; 12], &[]).unwrap();
+                n = n.wrapping_add(1);
+            }
+        };
+        // Interleaved writers: episodes' slots are not contiguous.
+        push(&mut w0, 3);
+        push(&mut w1, 4);
+        push(&mut w0, 3);
+        w0.end_episode();
+        w1.end_episode();
+        let mut host =
+            PairSource::with_mirror(store.clone(), shape, 2, Device::Cpu, false).unwrap();
+        let mut mirror =
+            PairSource::with_mirror(store.clone(), shape, 2, Device::Cpu, true).unwrap();
+        push(&mut w1, 5);
+        w1.end_episode();
+        push(&mut w0, 6);
+        w0.end_episode();
+        store.close();
+        host.refresh().unwrap();
+        mirror.refresh().unwrap();
+        for split in [Split::Train, Split::Val] {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+            let pairs = host.sample(split, 16, &mut rng).unwrap();
+            let a = host.gather(&pairs).unwrap();
+            let b = mirror.gather(&pairs).unwrap();
+            assert_eq!(a.size(), vec![32, 3, 2, 2]);
+            assert!(a.equal(&b));
+            // Row i is the earlier frame of pair i, row B + i the later one.
+            for (i, (x, y)) in pairs.iter().enumerate() {
+                assert_eq!(
+                    a.get(i as i64).int64_value(&[0, 0, 0]),
+                    store.frame(*x)[0] as i64
+                );
+                assert_eq!(
+                    a.get((16 + i) as i64).int64_value(&[0, 0, 0]),
+                    store.frame(*y)[0] as i64
+                );
             }
         }
     }

@@ -31,11 +31,8 @@ fn frame(stream: u32, k: u32, t: usize) -> Vec<u8> {
     let mut f = vec![0u8; h * w];
     for y in 0..h {
         for x in 0..w {
-            f[y * w + x] = if (x + y * (1 + e % 3)) % (6 + e % 5) == 0 {
-                40
-            } else {
-                0
-            };
+            let stripe = (x + y * (1 + e % 3)) % (6 + e % 5);
+            f[y * w + x] = if stripe == 0 { 40 } else { 0 };
         }
     }
     let bounce = |p: usize, span: usize| {
