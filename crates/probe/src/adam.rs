@@ -39,23 +39,50 @@ impl Moments {
     }
 }
 
-/// One Adam step on a stacked parameter whose rows of `row_len` elements belong to label
-/// `row % ka` (true for both `[D, Ka, C]` weights and `[Ka, C]` biases with `row_len = C`).
-/// `neg_steps[k] = −lr_k / (1 − β1^t)`.
-#[allow(clippy::too_many_arguments)]
+/// The learning rate of every active label, on the host (fused CPU step) and on the device
+/// (tensor step, so no host-to-device copy happens per step). Built once per epoch.
+pub(crate) struct LabelLr {
+    host: Vec<f64>,
+    device: Tensor,
+}
+
+impl LabelLr {
+    /// `lrs[k]` = learning rate of the k-th active label.
+    pub(crate) fn new(lrs: Vec<f64>, kind: Kind, device: Device) -> Result<Self> {
+        let t = Tensor::f_from_slice(&lrs)?
+            .f_to_kind(kind)?
+            .f_to_device(device)?;
+        Ok(LabelLr {
+            host: lrs,
+            device: t,
+        })
+    }
+}
+
+/// Step `t`'s bias corrections: `1 − β1^t` and `√(1 − β2^t)`.
+pub(crate) fn bias_corrections(t: i32) -> (f64, f64) {
+    (1.0 - BETA1.powi(t), (1.0 - BETA2.powi(t)).sqrt())
+}
+
+/// One Adam step (number `t`, from 1) on a stacked parameter whose rows of `row_len`
+/// elements belong to label `row % Ka` (true for both `[D, Ka, C]` weights and `[Ka, C]`
+/// biases with `row_len = C`).
 pub(crate) fn adam_step(
     p: &mut Tensor,
     g: &Tensor,
     st: &mut Moments,
-    neg_steps: &[f64],
+    lr: &LabelLr,
+    t: i32,
     row_len: usize,
-    bc2_sqrt: f64,
     eps: f64,
 ) -> Result<()> {
+    let (bc1, bc2_sqrt) = bias_corrections(t);
     let fused_ok = p.device() == Device::Cpu
         && [&*p, g, &st.m, &st.v]
             .iter()
             .all(|t| t.is_contiguous() && t.kind() == p.kind() && t.numel() == p.numel());
+    let neg_steps: Vec<f64> = lr.host.iter().map(|l| -l / bc1).collect();
+    let neg_steps = &neg_steps;
     let ka = neg_steps.len();
     match p.kind() {
         Kind::Float if fused_ok => {
@@ -89,7 +116,10 @@ pub(crate) fn adam_step(
                 eps,
             )
         },
-        _ => return adam_step_tensor(p, g, st, neg_steps, row_len, bc2_sqrt, eps),
+        _ => {
+            let s = lr.device.f_mul_scalar(-1.0 / bc1)?;
+            return adam_step_tensor(p, g, st, &s, row_len, bc2_sqrt, eps);
+        }
     }
     Ok(())
 }
@@ -184,22 +214,19 @@ macro_rules! fused_impl {
 fused_impl!(fused_f32, f32);
 fused_impl!(fused_f64, f64);
 
-/// The same step with libtorch tensor ops (any device).
+/// The same step with libtorch tensor ops (any device); `neg_steps` `[Ka]` on `p`'s device.
 fn adam_step_tensor(
     p: &mut Tensor,
     g: &Tensor,
     st: &mut Moments,
-    neg_steps: &[f64],
+    neg_steps: &Tensor,
     row_len: usize,
     bc2_sqrt: f64,
     eps: f64,
 ) -> Result<()> {
-    let ka = neg_steps.len() as i64;
+    let ka = neg_steps.size()[0];
     let shape = [-1, ka, row_len as i64];
-    let s = Tensor::f_from_slice(neg_steps)?
-        .f_to_kind(p.kind())?
-        .f_to_device(p.device())?
-        .f_view([1, ka, 1])?;
+    let s = neg_steps.f_view([1, ka, 1])?;
     let _ = st.m.f_mul_scalar_(BETA1)?;
     let _ = st.m.f_add_(&g.f_mul_scalar(1.0 - BETA1)?)?;
     let _ = st.v.f_mul_scalar_(BETA2)?;
@@ -223,12 +250,12 @@ mod tests {
             let (mut pa, mut pb) = (p0.copy(), p0.copy());
             let mut sa = Moments::zeros_like(&p0).unwrap();
             let mut sb = Moments::zeros_like(&p0).unwrap();
+            let lr = LabelLr::new(vec![1e-2, 3e-3], kind, Device::Cpu).unwrap();
             for t in 1..=3 {
                 let g = Tensor::randn([3, 2, 4], opts);
-                let bc1 = 1.0 - BETA1.powi(t);
-                let steps = [-1e-2 / bc1, -3e-3 / bc1];
-                let bc2s = (1.0 - BETA2.powi(t)).sqrt();
-                adam_step(&mut pa, &g, &mut sa, &steps, 4, bc2s, 1e-5).unwrap();
+                let (bc1, bc2s) = bias_corrections(t);
+                let steps = Tensor::from_slice(&[-1e-2 / bc1, -3e-3 / bc1]).to_kind(kind);
+                adam_step(&mut pa, &g, &mut sa, &lr, t, 4, 1e-5).unwrap();
                 adam_step_tensor(&mut pb, &g, &mut sb, &steps, 4, bc2s, 1e-5).unwrap();
             }
             let diff = (&pa - &pb).abs().max().double_value(&[]);

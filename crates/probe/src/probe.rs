@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use crate::adam::{adam_step, Moments, BETA1, BETA2};
+use crate::adam::{adam_step, LabelLr, Moments};
 use crate::data::{prepare, Prepared, ProbeData};
 use crate::error::{ProbeError, Result};
 use crate::metrics::{LabelTraining, ProbeResult};
@@ -419,6 +419,7 @@ fn train_batched(data: &ProbeData<'_>, p: &Prepared, config: &ProbeConfig) -> Re
         }
         let ka = active.len() as i64;
         let lrs: Vec<f64> = active.iter().map(|&l| states[l].plateau.lr).collect();
+        let lr = LabelLr::new(lrs, p.kind, p.device)?;
         let idx = Tensor::f_from_slice(&sampler.epoch(n_batches, config.batch_size))?
             .f_to_device(p.device)?;
         let neg_ones = Tensor::f_full([bs, ka, 1], -1.0, (p.kind, p.device))?;
@@ -445,28 +446,9 @@ fn train_batched(data: &ProbeData<'_>, p: &Prepared, config: &ProbeConfig) -> Re
                 .f_view([d, ka, c])?;
             let gb = g.f_sum_dim_intlist(0, false, p.kind)?;
             step += 1;
-            let bc1 = 1.0 - BETA1.powi(step);
-            let bc2_sqrt = (1.0 - BETA2.powi(step)).sqrt();
-            let neg_steps: Vec<f64> = lrs.iter().map(|lr| -lr / bc1).collect();
-            let cu = c as usize;
-            adam_step(
-                &mut w,
-                &gw,
-                &mut mw,
-                &neg_steps,
-                cu,
-                bc2_sqrt,
-                config.adam_eps,
-            )?;
-            adam_step(
-                &mut b,
-                &gb,
-                &mut mb,
-                &neg_steps,
-                cu,
-                bc2_sqrt,
-                config.adam_eps,
-            )?;
+            let (cu, eps) = (c as usize, config.adam_eps);
+            adam_step(&mut w, &gw, &mut mw, &lr, step, cu, eps)?;
+            adam_step(&mut b, &gb, &mut mb, &lr, step, cu, eps)?;
         }
 
         let train_loss =
