@@ -429,10 +429,10 @@ fn train_batched(data: &ProbeData<'_>, p: &Prepared, config: &ProbeConfig) -> Re
             let rows = idx.f_narrow(0, bi * bs, bs)?;
             let x = p.train_x.f_index_select(0, &rows)?;
             let y = y_tr.f_index_select(0, &rows)?.f_unsqueeze(-1)?;
-            let logits = x
-                .f_mm(&w.f_view([d, ka * c])?)?
-                .f_view([bs, ka, c])?
-                .f_add_(&b)?;
+            let logits = b
+                .f_view([ka * c])?
+                .f_addmm(&x, &w.f_view([d, ka * c])?)?
+                .f_view([bs, ka, c])?;
             let logp = logits.f_log_softmax(-1, p.kind)?;
             let picked = logp.f_gather(2, &y, false)?.f_squeeze_dim(-1)?;
             let _ = loss_sum.f_sub_(&picked.f_sum_dim_intlist(0, false, p.kind)?)?;
