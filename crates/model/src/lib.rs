@@ -9,6 +9,8 @@
 //!   batch loss.
 //! * [`encoder`]: [`Encoder`] load/save/encode, usable without the trainer.
 
+#![warn(missing_docs)]
+
 pub mod encoder;
 pub mod error;
 pub mod losses;

@@ -115,8 +115,7 @@ impl Backbone {
         let w1 = self.conv1.ws.f_mul_scalar(1.0 / 255.0).ctx(ctx)?;
         let h = x
             .f_conv2d(&w1, Some(&self.conv1.bs), [4, 4], [0, 0], [1, 1], 1)
-            .ctx(ctx)?
-            .f_relu()
+            .and_then(|mut y| y.f_relu_())
             .ctx(ctx)?;
         let h = Self::apply(&self.conv2, &h).ctx(ctx)?;
         let f5 = Self::apply(&self.conv3, &h).ctx(ctx)?;
@@ -130,9 +129,11 @@ impl Backbone {
         Ok(TrunkOutput { local, flat })
     }
 
+    /// Conv + ReLU; the ReLU is in place (conv's backward does not need its output), which
+    /// saves one activation-sized allocation and pass per layer.
     fn apply(c: &ConvLayer, x: &Tensor) -> Result<Tensor, tch::TchError> {
-        x.f_conv2d(&c.ws, Some(&c.bs), [c.stride, c.stride], [0, 0], [1, 1], 1)?
-            .f_relu()
+        let mut y = x.f_conv2d(&c.ws, Some(&c.bs), [c.stride, c.stride], [0, 0], [1, 1], 1)?;
+        y.f_relu_()
     }
 
     /// The local-map / trunk sizes.

@@ -13,6 +13,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod adam;
 pub mod bench;
 pub mod checkpoint;

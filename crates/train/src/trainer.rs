@@ -546,9 +546,8 @@ impl Trainer {
                 return self.report(StopReason::Interrupted, started, steps_at_start);
             }
             self.plan = Some(self.resolve_plan());
-            if !self.run_dir.join(METRICS_FILE).exists() {
-                self.rewrite_metrics()?;
-            }
+            // A fresh run starts a fresh metrics file.
+            self.rewrite_metrics()?;
         }
         let plan = self.plan.clone().unwrap_or_else(|| self.resolve_plan());
         let device = plan.device.clone();
