@@ -325,3 +325,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {}", tmp.display()))?;
     Ok(())
 }
+
+/// Draws the run's plots into `dir/plots/` (losses, membership entropy, head share, probe F1).
+/// A plotting failure is reported as a warning: the run's results are already written.
+pub fn plot_run(dir: &Path) {
+    match dimua_plot::plot_run(dir) {
+        Ok(files) => tracing::info!(
+            "wrote {} plot files into {}",
+            files.len(),
+            dir.join("plots").display()
+        ),
+        Err(e) => eprintln!("warning: no plots for {}: {e}", dir.display()),
+    }
+}

@@ -131,6 +131,26 @@ fn run_every_method_then_report_and_probe_again() {
         assert!(md.contains(col), "{col} missing in\n{md}");
     }
     assert!(tmp.path().join("report/report.json").exists());
+    // The runs differ in total units (64 vs 32), so the report draws F1/accuracy vs units.
+    for plot in ["f1_vs_units.png", "f1_vs_units.svg", "acc_vs_units.png"] {
+        assert!(
+            tmp.path().join("report/plots").join(plot).exists(),
+            "{plot}"
+        );
+    }
+    // Each trained run left its plots.
+    for plot in [
+        "losses.png",
+        "losses.svg",
+        "membership_entropy.png",
+        "head_share.png",
+        "probe_f1.png",
+    ] {
+        assert!(
+            tmp.path().join("dim-ua/plots").join(plot).exists(),
+            "{plot}"
+        );
+    }
 
     // Probing a run again on a dataset written by `dimua collect`.
     let ds = tmp.path().join("probe-ds");

@@ -144,6 +144,7 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
         encoder.feature_dim()
     );
     pipeline::write_probe_outputs(&out, &outcome, &title)?;
+    pipeline::plot_run(&out);
     println!(
         "{title}: across-categories F1 {:.3} acc {:.3} -> {}",
         outcome.result.across_categories_f1.unwrap_or(f64::NAN),

@@ -23,8 +23,6 @@ pub struct ReportArgs {
 
 /// A finished run found on disk.
 pub struct FoundRun {
-    /// Its directory.
-    pub dir: PathBuf,
     /// Its resolved config.
     pub config: RunConfig,
     /// Its probe result.
@@ -72,11 +70,7 @@ pub fn load_runs(dirs: &[PathBuf]) -> anyhow::Result<Vec<FoundRun>> {
             let result: ProbeResult = serde_json::from_str(&text).with_context(|| {
                 format!("{} is not a probe result", dir.join("probe.json").display())
             })?;
-            Ok(FoundRun {
-                dir,
-                config,
-                result,
-            })
+            Ok(FoundRun { config, result })
         })
         .collect()
 }
@@ -89,6 +83,48 @@ pub fn layout(config: &RunConfig) -> Option<(usize, usize)> {
         _ => (4, 512),
     };
     Some((config.heads.unwrap_or(dh), config.units.unwrap_or(du)))
+}
+
+/// F1 / accuracy against total hidden units per method (mean ± std over every run of that
+/// method and layout, all games pooled: the paper's Figures 3 to 5).
+pub fn units_points(runs: &[FoundRun]) -> Vec<dimua_plot::UnitsPoint> {
+    let mut groups: std::collections::BTreeMap<(String, usize), Vec<(f64, f64)>> =
+        Default::default();
+    for r in runs {
+        let Some((h, u)) = layout(&r.config) else {
+            continue;
+        };
+        if let (Some(f1), Some(acc)) = (
+            r.result.across_categories_f1,
+            r.result.across_categories_acc,
+        ) {
+            groups
+                .entry((r.config.method.clone(), h * u))
+                .or_default()
+                .push((f1, acc));
+        }
+    }
+    let stats = |xs: &[f64]| {
+        let n = xs.len() as f64;
+        let mean = xs.iter().sum::<f64>() / n;
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+        (mean, var.sqrt())
+    };
+    groups
+        .into_iter()
+        .map(|((method, total_units), v)| {
+            let (f1_mean, f1_std) = stats(&v.iter().map(|x| x.0).collect::<Vec<_>>());
+            let (acc_mean, acc_std) = stats(&v.iter().map(|x| x.1).collect::<Vec<_>>());
+            dimua_plot::UnitsPoint {
+                method,
+                total_units,
+                f1_mean,
+                f1_std,
+                acc_mean,
+                acc_std,
+            }
+        })
+        .collect()
 }
 
 /// Runs `dimua report`.
@@ -124,6 +160,17 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
             &out.join("report.json"),
             serde_json::to_string_pretty(&json)?.as_bytes(),
         )?;
+        let points = units_points(&runs);
+        let layouts: std::collections::BTreeSet<usize> =
+            points.iter().map(|p| p.total_units).collect();
+        if layouts.len() > 1 {
+            let files = dimua_plot::plot_units_sweep(&points, &out.join("plots"))?;
+            eprintln!(
+                "wrote {} plot files into {}",
+                files.len(),
+                out.join("plots").display()
+            );
+        }
     }
     Ok(())
 }

@@ -302,6 +302,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         plan.game.name, plan.config.method, plan.config.seed
     );
     pipeline::write_probe_outputs(&args.out, &outcome, &title)?;
+    pipeline::plot_run(&args.out);
     let r = &outcome.result;
     println!(
         "{}: across-categories F1 {:.3} acc {:.3}, overall F1 {:.3} acc {:.3} over {} labels -> {}",
