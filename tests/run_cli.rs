@@ -152,6 +152,39 @@ fn run_every_method_then_report_and_probe_again() {
         );
     }
 
+    // Export: one self-describing file + sidecar that `Encoder::load` reads, giving the same
+    // features as the run's own encoder.
+    let exported = tmp.path().join("export/pong-dimua.safetensors");
+    ok(dimua()
+        .args(["export", "--run"])
+        .arg(tmp.path().join("dim-ua"))
+        .arg("--out")
+        .arg(&exported)
+        .output()
+        .unwrap());
+    let sidecar = json(&exported.with_extension("json"));
+    assert_eq!(sidecar["export"]["heads"], 2);
+    assert!(sidecar["export"]["git_commit"].as_str().is_some());
+    assert!(sidecar["export"]["probe"]["across_categories_f1"]
+        .as_f64()
+        .is_some());
+    let a = dimua_model::Encoder::load(&exported).unwrap();
+    let b = dimua_model::Encoder::load(tmp.path().join("dim-ua")).unwrap();
+    let frames = tch::Tensor::randint(256, [3, 210, 160, 1], (tch::Kind::Uint8, tch::Device::Cpu));
+    let diff = (a.encode(&frames).unwrap() - b.encode(&frames).unwrap())
+        .abs()
+        .max()
+        .double_value(&[]);
+    assert_eq!(diff, 0.0);
+    // An encoder file of another format version is refused with a clear message.
+    let mut old = sidecar.clone();
+    old["format_version"] = serde_json::json!(0);
+    std::fs::write(exported.with_extension("json"), old.to_string()).unwrap();
+    let err = dimua_model::Encoder::load(&exported)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("version"), "{err}");
+
     // Probing a run again on a dataset written by `dimua collect`.
     let ds = tmp.path().join("probe-ds");
     ok(dimua()

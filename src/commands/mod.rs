@@ -3,6 +3,7 @@
 mod bench;
 mod collect;
 mod config;
+mod export;
 mod games;
 mod probe;
 mod report;
@@ -33,6 +34,8 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Expand games x methods x seeds x layouts and run them (or emit cluster job files).
     Sweep(sweep::SweepArgs),
+    /// Export a run's encoder as one self-describing file (+ JSON sidecar) for RL agents.
+    Export(export::ExportArgs),
     /// Show configs resolved.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -54,5 +57,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Report(args) => report::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Config(cmd) => config::run(cmd),
+        Command::Export(args) => export::run(args),
     }
 }
