@@ -424,6 +424,7 @@ fn train_batched(data: &ProbeData<'_>, p: &Prepared, config: &ProbeConfig) -> Re
             .f_to_device(p.device)?;
         let neg_ones = Tensor::f_full([bs, ka, 1], -1.0, (p.kind, p.device))?;
         let mut loss_sum = Tensor::f_zeros([ka], (p.kind, p.device))?;
+        let gw_buf = Tensor::f_empty([d, ka * c], (p.kind, p.device))?;
 
         for bi in 0..n_batches as i64 {
             let rows = idx.f_narrow(0, bi * bs, bs)?;
@@ -440,10 +441,10 @@ fn train_batched(data: &ProbeData<'_>, p: &Prepared, config: &ProbeConfig) -> Re
             let mut g = logp.f_exp()?;
             let _ = g.f_scatter_add_(2, &y, &neg_ones)?;
             let _ = g.f_div_scalar_(bs)?;
-            let gw = x
-                .f_tr()?
-                .f_mm(&g.f_view([bs, ka * c])?)?
-                .f_view([d, ka, c])?;
+            // Into a buffer reused across steps: a fresh [D, K·256] result per step costs
+            // page faults on the CPU.
+            let _ = x.f_tr()?.f_mm_out(&gw_buf, &g.f_view([bs, ka * c])?)?;
+            let gw = gw_buf.f_view([d, ka, c])?;
             let gb = g.f_sum_dim_intlist(0, false, p.kind)?;
             step += 1;
             let (cu, eps) = (c as usize, config.adam_eps);
