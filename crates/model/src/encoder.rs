@@ -268,8 +268,30 @@ impl Encoder {
         game: Option<String>,
         device: Device,
     ) -> Result<Self, ModelError> {
+        Self::with_init(spec, method, game, device, WeightInit::Orthogonal)
+    }
+
+    /// Like [`Encoder::new`] with the weights drawn from `seed` alone (see
+    /// [`WeightInit::Seeded`]): the same weights on every device and in every process.
+    pub fn new_seeded(
+        spec: EncoderSpec,
+        method: Method,
+        game: Option<String>,
+        device: Device,
+        seed: u64,
+    ) -> Result<Self, ModelError> {
+        Self::with_init(spec, method, game, device, WeightInit::Seeded(seed))
+    }
+
+    fn with_init(
+        spec: EncoderSpec,
+        method: Method,
+        game: Option<String>,
+        device: Device,
+        init: WeightInit,
+    ) -> Result<Self, ModelError> {
         let mut vs = VarStore::new(device);
-        let net = EncoderNet::new(&vs.root(), &spec)?;
+        let net = EncoderNet::with_init(&vs.root(), &spec, init)?;
         vs.freeze();
         let meta = EncoderMeta::new(&spec, method, game)?;
         Ok(Encoder { vs, net, meta })

@@ -13,6 +13,7 @@
 
 pub mod encoder;
 pub mod error;
+pub mod init;
 pub mod losses;
 pub mod method;
 pub mod net;
@@ -23,7 +24,8 @@ pub use encoder::{
     export_encoder, export_encoder_tensors, Encoder, EncoderMeta, ENCODER_FORMAT_VERSION,
 };
 pub use error::ModelError;
+pub use init::WeightInit;
 pub use method::{GlobalTarget, Method};
-pub use net::{inference_output, training_output, EncoderNet, WeightInit};
+pub use net::{inference_output, training_output, EncoderNet};
 pub use spec::{device_name, parse_device, EncoderSpec, FrameShape, Geometry, LOCAL_DEPTH};
 pub use training::{LossTerms, StdimHeads, TrainingModel};

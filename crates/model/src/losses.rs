@@ -197,20 +197,27 @@ pub fn imq_kernel(x: &Tensor, y: &Tensor, c: f64) -> Result<Tensor, ModelError> 
 }
 
 /// A sample of MSimCLR's prior: `clamp(logit(U), -1e4, 1e4)` with `U ~ Uniform[0, 1)^{B x d}`,
-/// drawn from libtorch's global generator (seed it with `tch::manual_seed` for
-/// reproducibility).
+/// drawn on the host from a ChaCha8 stream seeded with `seed` (reproducible, independent of
+/// libtorch's global generator), then moved to `device`.
 pub fn logit_uniform_prior(
     batch: usize,
     units: usize,
     device: Device,
+    seed: u64,
 ) -> Result<Tensor, ModelError> {
+    use rand::{Rng, SeedableRng};
     let ctx = "sampling the MMD prior";
-    let u = Tensor::f_rand([batch as i64, units as i64], (Kind::Float, device)).ctx(ctx)?;
-    let logit = u
-        .f_div(&u.f_neg().ctx(ctx)?.f_add_scalar(1.0).ctx(ctx)?)
-        .and_then(|r| r.f_log())
-        .ctx(ctx)?;
-    logit.f_clamp(-1e4, 1e4).ctx(ctx)
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let y: Vec<f32> = (0..batch * units)
+        .map(|_| {
+            let u: f64 = rng.gen::<f64>();
+            ((u / (1.0 - u)).ln().clamp(-1e4, 1e4)) as f32
+        })
+        .collect();
+    Tensor::f_from_slice(&y)
+        .and_then(|t| t.f_view([batch as i64, units as i64]))
+        .and_then(|t| t.f_to_device(device))
+        .ctx(ctx)
 }
 
 /// MSimCLR-style manifold MMD between the atlas embedding and a prior sample (PROTOCOL.md
@@ -437,8 +444,8 @@ mod tests {
 
     #[test]
     fn prior_is_finite_and_clamped() {
-        tch::manual_seed(0);
-        let y = logit_uniform_prior(64, 32, Device::Cpu).unwrap();
+        let y = logit_uniform_prior(64, 32, Device::Cpu, 0).unwrap();
+        assert!(y.equal(&logit_uniform_prior(64, 32, Device::Cpu, 0).unwrap()));
         assert_eq!(y.size(), vec![64, 32]);
         assert!(y.isfinite().all().int64_value(&[]) == 1);
         assert!(y.abs().max().double_value(&[]) <= 1e4);

@@ -3,10 +3,12 @@
 //! are stable: `encoder.conv1..conv4.{weight,bias}`, `atlas.coords.{weight,bias}`,
 //! `atlas.membership.{weight,bias}` (the last only with more than one head).
 
-use tch::nn::{self, Init};
-use tch::{Device, Kind, Tensor};
+use tch::nn;
+use tch::{Kind, Tensor};
 
 use crate::error::{ModelError, TorchContext};
+use crate::init::orthogonal;
+pub use crate::init::WeightInit;
 use crate::method::GlobalTarget;
 use crate::spec::{EncoderSpec, Geometry, LOCAL_DEPTH, TRUNK_CHANNELS};
 
@@ -44,17 +46,6 @@ pub struct Backbone {
     channels: usize,
 }
 
-/// How a new network's weights are filled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WeightInit {
-    /// The reference init: orthogonal (gain sqrt 2) weights, zero biases, drawn from
-    /// libtorch's global generator.
-    Orthogonal,
-    /// All zeros, without touching any generator: for networks whose weights are loaded
-    /// right after construction.
-    Zeros,
-}
-
 /// A conv layer's parameters (weight `[out, in, k, k]`, bias `[out]`).
 #[derive(Debug)]
 struct ConvLayer {
@@ -72,11 +63,18 @@ fn conv(
     init: WeightInit,
 ) -> Result<ConvLayer, ModelError> {
     let ctx = "initialising the conv trunk";
-    // tch's orthogonal init returns the 2-D (rows x cols) matrix; reshape it like PyTorch's
-    // `orthogonal_` does for conv weights (rows = out, cols = in * k * k).
-    let w = init_weight(cout, cin * k * k, p.device(), init)?
-        .f_view([cout as i64, cin as i64, k as i64, k as i64])
-        .ctx(ctx)?;
+    // The 2-D (rows x cols) orthogonal matrix reshaped as PyTorch's `orthogonal_` does for
+    // conv weights (rows = out, cols = in * k * k).
+    let w = orthogonal(
+        init,
+        &p.path("weight"),
+        cout,
+        cin * k * k,
+        ORTHO_GAIN,
+        p.device(),
+    )?
+    .f_view([cout as i64, cin as i64, k as i64, k as i64])
+    .ctx(ctx)?;
     Ok(ConvLayer {
         ws: p.f_var_copy("weight", &w).ctx(ctx)?,
         bs: p.f_zeros("bias", &[cout as i64]).ctx(ctx)?,
@@ -161,28 +159,24 @@ pub struct Atlas {
     units: usize,
 }
 
-fn init_weight(
-    rows: usize,
-    cols: usize,
-    device: Device,
-    init: WeightInit,
-) -> Result<Tensor, ModelError> {
-    let init = match init {
-        WeightInit::Orthogonal => Init::Orthogonal { gain: ORTHO_GAIN },
-        WeightInit::Zeros => Init::Const(0.0),
-    };
-    nn::init::f_init(init, &[rows as i64, cols as i64], device, Kind::Float)
-        .ctx("initialising the atlas")
-}
-
 impl Atlas {
     /// Creates the atlas under `p` (`p / "coords"`, `p / "membership"`).
     pub fn new(p: &nn::Path, spec: &EncoderSpec, init: WeightInit) -> Result<Self, ModelError> {
         let flat = spec.geometry()?.flat_dim();
         let (n, d) = (spec.heads, spec.units);
         let pc = p / "coords";
+        let salt = pc.path("weight");
         let blocks = (0..n)
-            .map(|_| init_weight(d, flat, p.device(), init))
+            .map(|h| {
+                orthogonal(
+                    init,
+                    &format!("{salt}/head{h}"),
+                    d,
+                    flat,
+                    ORTHO_GAIN,
+                    p.device(),
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let weight = Tensor::f_cat(&blocks, 0).ctx("initialising the atlas")?;
         let coords_w = pc
@@ -193,7 +187,7 @@ impl Atlas {
             .ctx("initialising the atlas")?;
         let membership = if n > 1 {
             let pm = p / "membership";
-            let w = init_weight(n, flat, p.device(), init)?;
+            let w = orthogonal(init, &pm.path("weight"), n, flat, ORTHO_GAIN, p.device())?;
             Some(nn::Linear {
                 ws: pm.f_var_copy("weight", &w).ctx("initialising the atlas")?,
                 bs: Some(
@@ -357,6 +351,7 @@ impl EncoderNet {
 mod tests {
     use super::*;
     use crate::spec::FrameShape;
+    use tch::Device;
 
     /// Every encoder weight is orthogonal with gain sqrt 2 (W W^T = 2 I over the smaller side),
     /// each atlas head's block on its own; biases are zero.

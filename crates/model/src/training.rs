@@ -1,10 +1,11 @@
 //! The trainer-side model: encoder + atlas + ST-DIM's two linear score heads, and the
 //! per-method loss of a batch of temporally adjacent frame pairs.
 
-use tch::nn::{self, Init};
+use tch::nn;
 use tch::{Kind, Tensor};
 
 use crate::error::{ModelError, TorchContext};
+use crate::init::{derive_seed, uniform, WeightInit};
 use crate::losses::{
     global_local_infonce, imq_constant, local_local_infonce, logit_uniform_prior, membership_loss,
     mmd_manifold,
@@ -25,29 +26,30 @@ pub struct StdimHeads {
     pub classifier2: nn::Linear,
 }
 
-fn torch_default_linear(p: nn::Path, input: usize, output: usize) -> nn::Linear {
+fn torch_default_linear(
+    p: nn::Path,
+    input: usize,
+    output: usize,
+    init: WeightInit,
+) -> Result<nn::Linear, ModelError> {
     let bound = 1.0 / (input as f64).sqrt();
-    let cfg = nn::LinearConfig {
-        ws_init: Init::Uniform {
-            lo: -bound,
-            up: bound,
-        },
-        bs_init: Some(Init::Uniform {
-            lo: -bound,
-            up: bound,
-        }),
-        bias: true,
-    };
-    nn::linear(p, input as i64, output as i64, cfg)
+    let ctx = "initialising the ST-DIM heads";
+    let (i, o) = (input as i64, output as i64);
+    let w = uniform(init, &p.path("weight"), &[o, i], bound, p.device())?;
+    let b = uniform(init, &p.path("bias"), &[o], bound, p.device())?;
+    Ok(nn::Linear {
+        ws: p.f_var_copy("weight", &w).ctx(ctx)?,
+        bs: Some(p.f_var_copy("bias", &b).ctx(ctx)?),
+    })
 }
 
 impl StdimHeads {
     /// Creates `p / "classifier1"` and `p / "classifier2"` for `units` units per head.
-    pub fn new(p: &nn::Path, units: usize) -> Self {
-        StdimHeads {
-            classifier1: torch_default_linear(p / "classifier1", units, LOCAL_DEPTH),
-            classifier2: torch_default_linear(p / "classifier2", LOCAL_DEPTH, LOCAL_DEPTH),
-        }
+    pub fn new(p: &nn::Path, units: usize, init: WeightInit) -> Result<Self, ModelError> {
+        Ok(StdimHeads {
+            classifier1: torch_default_linear(p / "classifier1", units, LOCAL_DEPTH, init)?,
+            classifier2: torch_default_linear(p / "classifier2", LOCAL_DEPTH, LOCAL_DEPTH, init)?,
+        })
     }
 }
 
@@ -101,10 +103,17 @@ pub struct TrainingModel {
 
 impl TrainingModel {
     /// Creates the model under `root`; checks that `method` supports the spec.
-    pub fn new(root: &nn::Path, spec: &EncoderSpec, method: Method) -> Result<Self, ModelError> {
+    /// [`WeightInit::Seeded`] makes the initial weights reproducible whatever else the
+    /// process does with libtorch's generator.
+    pub fn new(
+        root: &nn::Path,
+        spec: &EncoderSpec,
+        method: Method,
+        init: WeightInit,
+    ) -> Result<Self, ModelError> {
         method.validate_architecture(spec.heads, spec.units)?;
-        let net = EncoderNet::new(root, spec)?;
-        let heads = StdimHeads::new(&(root / "stdim"), spec.units);
+        let net = EncoderNet::with_init(root, spec, init)?;
+        let heads = StdimHeads::new(&(root / "stdim"), spec.units, init)?;
         Ok(TrainingModel { net, heads, method })
     }
 
@@ -123,8 +132,9 @@ impl TrainingModel {
     /// the two frames as the code has them). The trunk runs once on all `2B` frames.
     ///
     /// `tau` multiplies `L_Q` (methods with a membership loss and more than one head).
-    /// `plus-mmd` draws two prior samples from libtorch's global generator.
-    pub fn pair_loss(&self, frames: &Tensor, tau: f64) -> Result<LossTerms, ModelError> {
+    /// `plus-mmd` draws two prior samples from ChaCha8 streams derived from `seed` (the
+    /// other methods draw nothing).
+    pub fn pair_loss(&self, frames: &Tensor, tau: f64, seed: u64) -> Result<LossTerms, ModelError> {
         let size = frames.size();
         let spec = *self.net.spec();
         let frame = spec.frame.dims();
@@ -194,9 +204,11 @@ impl TrainingModel {
             (Some((q_target, q_anchor)), Some(target_coords)) if use_mmd => {
                 let c = imq_constant(spec.units);
                 let dev = frames.device();
-                let prior_a = logit_uniform_prior(b as usize, spec.units, dev)?;
+                let prior_a =
+                    logit_uniform_prior(b as usize, spec.units, dev, derive_seed(seed, "anchor"))?;
                 let mmd_a = mmd_manifold(q_anchor, &anchor_coords, &prior_a, c)?;
-                let prior_t = logit_uniform_prior(b as usize, spec.units, dev)?;
+                let prior_t =
+                    logit_uniform_prior(b as usize, spec.units, dev, derive_seed(seed, "target"))?;
                 let mmd_t = mmd_manifold(q_target, &target_coords, &prior_t, c)?;
                 let mmd = mmd_a
                     .f_add(&mmd_t)

@@ -2,7 +2,9 @@
 //! and the per-method pair loss on real-size frames.
 
 use dimua_model::net::inference_output;
-use dimua_model::{Encoder, EncoderSpec, FrameShape, Method, ModelError, TrainingModel};
+use dimua_model::{
+    Encoder, EncoderSpec, FrameShape, Method, ModelError, TrainingModel, WeightInit,
+};
 use tch::{nn, Device, Kind, Tensor};
 
 const SMALL: FrameShape = FrameShape {
@@ -116,6 +118,23 @@ fn save_load_round_trip_gives_identical_features() {
 }
 
 #[test]
+fn seeded_encoders_are_identical() {
+    let spec = EncoderSpec::new(SMALL, 3, 8).unwrap();
+    let a = Encoder::new_seeded(spec, Method::DimUa, None, Device::Cpu, 9).unwrap();
+    let b = Encoder::new_seeded(spec, Method::DimUa, None, Device::Cpu, 9).unwrap();
+    let c = Encoder::new_seeded(spec, Method::DimUa, None, Device::Cpu, 10).unwrap();
+    let frames = random_frames(4, SMALL);
+    assert!(a
+        .encode(&frames)
+        .unwrap()
+        .equal(&b.encode(&frames).unwrap()));
+    assert!(!a
+        .encode(&frames)
+        .unwrap()
+        .equal(&c.encode(&frames).unwrap()));
+}
+
+#[test]
 fn bad_inputs_are_errors() {
     tch::manual_seed(4);
     let spec = EncoderSpec::new(SMALL, 1, 8).unwrap();
@@ -181,9 +200,9 @@ fn pair_loss_for_every_method_is_finite_with_gradients() {
         tch::manual_seed(5);
         let vs = nn::VarStore::new(Device::Cpu);
         let spec = EncoderSpec::new(FrameShape::ATARI_GRAY, heads, 16).unwrap();
-        let model = TrainingModel::new(&vs.root(), &spec, method).unwrap();
+        let model = TrainingModel::new(&vs.root(), &spec, method, WeightInit::Seeded(5)).unwrap();
         let frames = random_frames(8, FrameShape::ATARI_GRAY);
-        let terms = model.pair_loss(&frames, 0.1).unwrap();
+        let terms = model.pair_loss(&frames, 0.1, 0).unwrap();
         let total = terms.total.double_value(&[]);
         assert!(total.is_finite(), "{method}: {total}");
         // Initial InfoNCE is close to ln(B) = ln 4 for an untrained model... within a margin.
@@ -216,25 +235,27 @@ fn pair_loss_for_every_method_is_finite_with_gradients() {
 fn pair_loss_rejects_bad_batches() {
     let vs = nn::VarStore::new(Device::Cpu);
     let spec = EncoderSpec::new(SMALL, 2, 8).unwrap();
-    let model = TrainingModel::new(&vs.root(), &spec, Method::DimUa).unwrap();
+    let model =
+        TrainingModel::new(&vs.root(), &spec, Method::DimUa, WeightInit::Seeded(6)).unwrap();
     assert!(matches!(
-        model.pair_loss(&random_frames(7, SMALL), 0.1),
+        model.pair_loss(&random_frames(7, SMALL), 0.1, 0),
         Err(ModelError::WrongShape { .. })
     ));
     assert!(matches!(
-        model.pair_loss(&random_frames(2, SMALL), 0.1),
+        model.pair_loss(&random_frames(2, SMALL), 0.1, 0),
         Err(ModelError::WrongShape { .. })
     ));
     let f = random_frames(8, SMALL).to_kind(Kind::Float);
     assert!(matches!(
-        model.pair_loss(&f, 0.1),
+        model.pair_loss(&f, 0.1, 0),
         Err(ModelError::WrongDtype { .. })
     ));
     assert!(matches!(
         TrainingModel::new(
             &vs.root(),
             &EncoderSpec::new(SMALL, 2, 8).unwrap(),
-            Method::StDim
+            Method::StDim,
+            WeightInit::Zeros
         ),
         Err(ModelError::UnsupportedArchitecture { .. })
     ));
@@ -247,8 +268,9 @@ fn dilated_target_leaves_membership_to_the_q_loss() {
     tch::manual_seed(6);
     let vs = nn::VarStore::new(Device::Cpu);
     let spec = EncoderSpec::new(SMALL, 3, 8).unwrap();
-    let model = TrainingModel::new(&vs.root(), &spec, Method::DimUa).unwrap();
-    let terms = model.pair_loss(&random_frames(8, SMALL), 0.0).unwrap();
+    let model =
+        TrainingModel::new(&vs.root(), &spec, Method::DimUa, WeightInit::Seeded(6)).unwrap();
+    let terms = model.pair_loss(&random_frames(8, SMALL), 0.0, 0).unwrap();
     terms.total.backward();
     let vars = vs.variables();
     let g = vars["atlas.membership.weight"].grad();

@@ -1,21 +1,21 @@
 //! Times the phases of one training step (gather, forward, backward, Adam) on random frames.
 
-use dimua_model::{EncoderSpec, FrameShape, Method, TrainingModel};
+use dimua_model::{EncoderSpec, FrameShape, Method, TrainingModel, WeightInit};
 use std::time::Instant;
 use tch::{nn, Device, Kind, Tensor};
 
 fn main() {
     tch::set_num_threads(2);
-    tch::manual_seed(0);
     let vs = nn::VarStore::new(Device::Cpu);
     let spec = EncoderSpec::new(FrameShape::ATARI_GRAY, 4, 512).unwrap();
-    let model = TrainingModel::new(&vs.root(), &spec, Method::DimUa).unwrap();
+    let model =
+        TrainingModel::new(&vs.root(), &spec, Method::DimUa, WeightInit::Seeded(0)).unwrap();
     let params: Vec<Tensor> = vs.trainable_variables();
     let mut adam = dimua_train::adam::Adam::new(&params, 3e-4, 1e-5).unwrap();
     let frames = Tensor::randint(256, [128, 210, 160, 1], (Kind::Uint8, Device::Cpu));
     for it in 0..8 {
         let t0 = Instant::now();
-        let terms = model.pair_loss(&frames, 0.1).unwrap();
+        let terms = model.pair_loss(&frames, 0.1, 0).unwrap();
         let _ = terms.total.double_value(&[]);
         let t1 = Instant::now();
         let grads = Tensor::run_backward(&[&terms.total], &params, false, false);

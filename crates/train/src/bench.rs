@@ -164,8 +164,14 @@ pub fn bench_train_steps(config: &BenchConfig) -> Result<BenchResult, TrainError
     }
     store.close();
 
-    tch::manual_seed(mix(config.seed, 0, 0) as i64);
-    let mut learner = Learner::new(&spec, config.method, device, 3e-4, 1e-5)?;
+    let mut learner = Learner::new(
+        &spec,
+        config.method,
+        device,
+        3e-4,
+        1e-5,
+        dimua_model::WeightInit::Seeded(mix(config.seed, 0, 0)),
+    )?;
     let mut source = PairSource::new(store, config.frame, 2, device)?;
     let mut sampler = ChaCha8Rng::seed_from_u64(rng.gen());
     let mut step = |learner: &mut Learner| -> Result<f64, TrainError> {
@@ -176,7 +182,7 @@ pub fn bench_train_steps(config: &BenchConfig) -> Result<BenchResult, TrainError
                 reason: "no episode with 2 frames".into(),
             })?;
         let frames = source.gather(&pairs)?;
-        match learner.step(&frames, 0.1)? {
+        match learner.step(&frames, 0.1, sampler.gen())? {
             StepOutcome::Applied(v) | StepOutcome::NonFinite(v) => Ok(v[0]),
         }
     };

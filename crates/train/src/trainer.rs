@@ -21,6 +21,7 @@ use dimua_model::encoder::{export_encoder_tensors, write_atomic, ENCODER_PREFIXE
 use dimua_model::losses::{membership_entropy, tau_at};
 use dimua_model::{
     device_name, parse_device, EncoderMeta, EncoderSpec, FrameShape, Method, TrainingModel,
+    WeightInit,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -175,8 +176,8 @@ pub(crate) fn mix(seed: u64, a: u64, b: u64) -> u64 {
 
 const STREAM_TRAIN: u64 = 1;
 const STREAM_VAL: u64 = 2;
-const STREAM_TORCH_TRAIN: u64 = 3;
-const STREAM_TORCH_VAL: u64 = 4;
+const STREAM_STEP_TRAIN: u64 = 3;
+const STREAM_STEP_VAL: u64 = 4;
 
 /// The model, its parameters (sorted by name) and the optimiser.
 pub(crate) struct Learner {
@@ -203,9 +204,10 @@ impl Learner {
         device: Device,
         lr: f64,
         eps: f64,
+        init: WeightInit,
     ) -> Result<Self, TrainError> {
         let vs = VarStore::new(device);
-        let model = TrainingModel::new(&vs.root(), spec, method)?;
+        let model = TrainingModel::new(&vs.root(), spec, method, init)?;
         let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         let (names, params): (Vec<_>, Vec<_>) = vars.into_iter().unzip();
@@ -220,8 +222,14 @@ impl Learner {
     }
 
     /// Loss, backward (gradients via autograd, not accumulated into `.grad`), Adam.
-    pub fn step(&mut self, frames: &Tensor, tau: f64) -> Result<StepOutcome, TrainError> {
-        let terms = self.model.pair_loss(frames, tau)?;
+    /// `seed` drives the step's random draws (the MMD prior).
+    pub fn step(
+        &mut self,
+        frames: &Tensor,
+        tau: f64,
+        seed: u64,
+    ) -> Result<StepOutcome, TrainError> {
+        let terms = self.model.pair_loss(frames, tau, seed)?;
         let values = losses_to_host(&terms.stacked()?)?;
         if !values.iter().all(|v| v.is_finite()) {
             return Ok(StepOutcome::NonFinite(values));
@@ -302,8 +310,14 @@ impl Trainer {
             });
         }
         let device = parse_device(&config.device)?;
-        tch::manual_seed(mix(config.seed, 0, 0) as i64);
-        let learner = Learner::new(&spec, config.method, device, config.lr, config.adam_eps)?;
+        let learner = Learner::new(
+            &spec,
+            config.method,
+            device,
+            config.lr,
+            config.adam_eps,
+            WeightInit::Seeded(mix(config.seed, 0, 0)),
+        )?;
         let source = PairSource::new(store, frame_shape, config.min_episode_len, device)?;
         let encoder_meta = EncoderMeta::new(&spec, config.method, config.game.clone())?;
         Ok(Trainer {
@@ -367,7 +381,15 @@ impl Trainer {
             path: run_dir.join(CHECKPOINT_META),
             reason,
         };
-        let mut learner = Learner::new(&spec, config.method, device, config.lr, config.adam_eps)?;
+        // Zero init: every value is overwritten from the checkpoint.
+        let mut learner = Learner::new(
+            &spec,
+            config.method,
+            device,
+            config.lr,
+            config.adam_eps,
+            WeightInit::Zeros,
+        )?;
         let get = |key: String| {
             tensors
                 .get(&key)
@@ -584,13 +606,13 @@ impl Trainer {
                         hint: "",
                     })?;
                 let frames = self.source.gather(&pairs)?;
-                tch::manual_seed(mix(self.config.seed, STREAM_TORCH_TRAIN, self.global_step) as i64);
+                let step_seed = mix(self.config.seed, STREAM_STEP_TRAIN, self.global_step);
                 let tau = tau_at(
                     self.config.tau,
                     self.global_step,
                     self.config.tau_warmup_steps,
                 );
-                let values = match self.learner.step(&frames, tau)? {
+                let values = match self.learner.step(&frames, tau, step_seed)? {
                     StepOutcome::Applied(v) => v,
                     StepOutcome::NonFinite(v) => return Err(self.non_finite("train", epoch, s, v)),
                 };
@@ -746,12 +768,12 @@ impl Trainer {
                         hint: "",
                     })?;
             let frames = self.source.gather(&pairs)?;
-            tch::manual_seed(mix(
+            let step_seed = mix(
                 self.config.seed,
-                STREAM_TORCH_VAL,
+                STREAM_STEP_VAL,
                 (epoch as u64) << 32 | s as u64,
-            ) as i64);
-            let terms = self.learner.model.pair_loss(&frames, tau)?;
+            );
+            let terms = self.learner.model.pair_loss(&frames, tau, step_seed)?;
             sums = sums.f_add(&terms.stacked()?).ctx(ctx)?;
             frames_seen += 2 * b;
             if let Some(q) = &terms.membership_q {
