@@ -5,12 +5,14 @@
 //! - [`entropy`]: label entropy (nats) and the low-entropy label filter.
 //! - [`majority`]: the majority-class baseline.
 //! - [`probe`]: all K linear probes trained as one batched layer ([`train_probes`]);
-//!   [`reference`]: the one-at-a-time path it is checked and timed against.
-//! - [`bench`]: batched vs one-by-one timing ([`bench_probes`]) and synthetic problems.
+//!   [`reference`](mod@reference): the one-at-a-time path it is checked and timed against.
+//! - [`bench`](mod@bench): batched vs one-by-one timing ([`bench_probes`]) and synthetic problems.
 //! - [`report`]: Markdown/JSON tables for one result and for many runs (paper Tables 1 and 4).
 //!
 //! The crate never sees frames or encoders: the caller computes features once per frame
 //! and hands over `[N, D]` feature and `[N, K]` raw-byte label tensors per split.
+
+#![deny(missing_docs)]
 
 mod adam;
 pub mod bench;
