@@ -5,8 +5,9 @@ use crate::error::{ProbeError, Result};
 /// AtariARI's default `--entropy-threshold`: labels with H < 0.6 nats are dropped.
 pub const DEFAULT_ENTROPY_THRESHOLD: f64 = 0.6;
 
-/// Shannon entropy H = −Σ p ln p (nats) of the empirical value frequencies of one column.
-/// An empty column has entropy 0.
+/// Shannon entropy H = −Σ p ln p (nats) of the empirical value frequencies of one column,
+/// in f64 (AtariARI uses `torch.distributions.Categorical(...).entropy()` in f32; the two can
+/// only disagree for an entropy within ~1e-6 of the threshold). An empty column has H = 0.
 pub fn column_entropy(column: &[u8]) -> f64 {
     let mut counts = [0u64; 256];
     for &v in column {

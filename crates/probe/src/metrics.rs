@@ -286,6 +286,41 @@ mod tests {
     }
 
     #[test]
+    fn matches_recorded_sklearn_outputs() {
+        // Recorded facts: scikit-learn 1.9.1, f1_score(t, p, average='weighted') and
+        // accuracy_score(t, p), on cases drawn with numpy RandomState(0).
+        let zeros30 = [0u8; 30];
+        let p30 = [
+            0u8, 17, 0, 0, 0, 0, 0, 0, 0, 0, 17, 0, 0, 17, 17, 0, 0, 0, 17, 0, 0, 17, 17, 17, 0,
+            17, 0, 0, 17, 17,
+        ];
+        let zeros20 = [0u8; 20];
+        let p20 = [
+            17u8, 0, 17, 0, 0, 17, 0, 0, 17, 0, 0, 0, 0, 17, 17, 0, 0, 0, 0, 17,
+        ];
+        let cases: [(&[u8], &[u8], f64, f64); 4] = [
+            (
+                &[51, 51, 17, 51, 17],
+                &[34, 51, 51, 34, 0],
+                0.24000000000000005,
+                0.2,
+            ),
+            (&zeros30, &p30, 0.7755102040816326, 0.6333333333333333),
+            (&zeros20, &p20, 0.7878787878787878, 0.65),
+            (
+                &[51, 0, 0, 0, 17],
+                &[34, 0, 0, 34, 34],
+                0.4800000000000001,
+                0.4,
+            ),
+        ];
+        for (t, p, f1, acc) in cases {
+            close(weighted_f1(t, p).unwrap(), f1);
+            close(accuracy(t, p).unwrap(), acc);
+        }
+    }
+
+    #[test]
     fn all_wrong_is_zero() {
         // Every class has tp = 0 -> all F1 = 0.
         let t = [1u8, 2, 3];
