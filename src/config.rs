@@ -76,6 +76,9 @@ pub struct RunConfig {
     pub streams: u32,
     /// RGB frames instead of grayscale.
     pub color: bool,
+    /// Standardise probe features (z-score with the probe-train mean and std) before the
+    /// linear probes. Off in the reference; helps short probe budgets converge.
+    pub probe_standardize: bool,
     /// Pretraining settings.
     pub train: TrainSection,
     /// Probe settings (its `seed` is replaced by the run seed).
@@ -96,6 +99,7 @@ impl Default for RunConfig {
             threads: None,
             streams: 10,
             color: false,
+            probe_standardize: false,
             train: TrainSection::default(),
             probe: ProbeConfig::default(),
         }

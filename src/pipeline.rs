@@ -245,6 +245,7 @@ pub fn probe(
     set: &ProbeSet,
     encoder: Option<&Encoder>,
     config: &ProbeConfig,
+    standardize: bool,
     device: Device,
 ) -> anyhow::Result<ProbeOutcome> {
     let specs = set.label_specs()?;
@@ -267,6 +268,17 @@ pub fn probe(
                 set.features(encoder, &test)?.to_device(device),
             );
             bar.finish_and_clear();
+            let (xtr, xva, xte) = if standardize {
+                // Per-dimension z-score with the probe-train statistics: the same linear
+                // probes can express the same functions, but Adam at lr 3e-4 no longer has to
+                // grow huge weights for encoders whose features vary little between frames.
+                let mean = xtr.mean_dim(0, true, Kind::Float);
+                let std = xtr.std_dim(0, false, true) + 1e-6;
+                let z = |x: &Tensor| (x - &mean) / &std;
+                (z(&xtr), z(&xva), z(&xte))
+            } else {
+                (xtr, xva, xte)
+            };
             let (ytr, yva, yte) = (
                 ytr.to_device(device),
                 yva.to_device(device),

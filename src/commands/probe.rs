@@ -46,6 +46,9 @@ pub struct ProbeArgs {
     /// Environment streams.
     #[arg(long, default_value_t = 10)]
     pub streams: u32,
+    /// Standardise features (train mean/std) before probing (default: the run's setting).
+    #[arg(long)]
+    pub standardize: bool,
     /// Where to write probe.json and report.md (default: the run directory).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -136,7 +139,8 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
         }
     };
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let outcome = pipeline::probe(&set, Some(&encoder), &config, device)?;
+    let standardize = args.standardize || run_config.as_ref().is_some_and(|c| c.probe_standardize);
+    let outcome = pipeline::probe(&set, Some(&encoder), &config, standardize, device)?;
     let title = format!(
         "{} / {} ({} features), seed {seed}",
         game.name,

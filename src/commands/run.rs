@@ -292,7 +292,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     )?;
     let mut probe_config = plan.config.probe.clone();
     probe_config.seed = plan.config.seed;
-    let outcome = pipeline::probe(&set, encoder.as_ref(), &probe_config, plan.device)?;
+    let outcome = pipeline::probe(
+        &set,
+        encoder.as_ref(),
+        &probe_config,
+        plan.config.probe_standardize,
+        plan.device,
+    )?;
     let layout = match plan.method {
         RunMethod::Majority => String::new(),
         RunMethod::Encoder(_) => format!(" ({}x{})", plan.heads, plan.units),
