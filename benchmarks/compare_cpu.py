@@ -18,6 +18,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 
 
 def pressure():
@@ -38,6 +39,10 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ours", default="target/release/examples/bench_step")
+    ap.add_argument("--quiet-psi", type=float, default=None,
+                    help="before each run, wait (up to --max-wait s) until /proc/pressure/cpu avg10 "
+                         "is below this, to avoid measuring other processes' load")
+    ap.add_argument("--max-wait", type=float, default=600.0)
     args = ap.parse_args()
 
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
@@ -53,6 +58,10 @@ def main():
             order.reverse()
         res = {}
         for name, cmd in order:
+            if args.quiet_psi is not None:
+                deadline = time.time() + args.max_wait
+                while (pressure() or 0.0) > args.quiet_psi and time.time() < deadline:
+                    time.sleep(2.0)
             p = pressure()
             out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
             res[name] = json.loads(out.strip().splitlines()[-1])

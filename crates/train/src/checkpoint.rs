@@ -145,6 +145,17 @@ fn read_meta(path: &Path) -> Result<CheckpointMeta, TrainError> {
     Ok(meta)
 }
 
+/// Reads only `checkpoint.json` of `dir` (no consistency check with the tensors).
+pub fn read_checkpoint_meta(dir: &Path) -> Result<CheckpointMeta, TrainError> {
+    let (_, mpath) = checkpoint_paths(dir);
+    if !mpath.exists() {
+        return Err(TrainError::NoCheckpoint {
+            dir: dir.to_path_buf(),
+        });
+    }
+    read_meta(&mpath)
+}
+
 /// True if `dir` holds a checkpoint (metadata or tensors).
 pub fn has_checkpoint(dir: &Path) -> bool {
     let (t, m) = checkpoint_paths(dir);

@@ -31,8 +31,8 @@ use tch::{Device, Kind, Tensor};
 
 use crate::adam::Adam;
 use crate::checkpoint::{
-    has_checkpoint, read_checkpoint, write_checkpoint, CheckpointMeta, EarlyStopping, Plan,
-    CHECKPOINT_FORMAT_VERSION, CHECKPOINT_META,
+    has_checkpoint, read_checkpoint, read_checkpoint_meta, write_checkpoint, CheckpointMeta,
+    EarlyStopping, Plan, CHECKPOINT_FORMAT_VERSION, CHECKPOINT_META,
 };
 use crate::config::TrainConfig;
 use crate::data::PairSource;
@@ -295,8 +295,9 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// Sets up a fresh run: validates the config against the store and shape, seeds
-    /// libtorch and initialises the model. Nothing is written yet.
+    /// Sets up a fresh run: validates the config against the store and shape and
+    /// initialises the model from `config.seed` (ChaCha8 streams; libtorch's global
+    /// generator is not used). Nothing is written yet.
     pub fn new(
         store: Arc<FrameStore>,
         frame_shape: FrameShape,
@@ -351,8 +352,8 @@ impl Trainer {
                 dir: run_dir.to_path_buf(),
             });
         }
-        // Read the metadata on the CPU first to check the config before touching anything.
-        let (meta, _) = read_checkpoint(run_dir, Device::Cpu)?;
+        // Check the config against the metadata before loading any tensor.
+        let meta = read_checkpoint_meta(run_dir)?;
         if let Some(requested) = config {
             if let Some((field, checkpoint, requested)) =
                 meta.config.differences(requested).into_iter().next()
