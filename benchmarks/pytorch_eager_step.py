@@ -100,13 +100,16 @@ def imq_batch(x, y, c):
     return c / (c + d2)
 
 
-def mmd_manifold(q, coords, c):
-    """PROTOCOL.md section 5 MMD with a logit-uniform prior (fresh sample per call)."""
+def mmd_manifold(q, coords, c, prior=None):
+    """PROTOCOL.md section 5 MMD with a logit-uniform prior (fresh sample per call unless
+    `prior` [n, d] is given)."""
     n, heads, d = coords.shape
     qt = q.t()  # heads x n
     x = coords.transpose(0, 1)  # heads x n x d
-    u = torch.rand(n, d, device=coords.device)
-    y = torch.clamp(torch.log(u / (1 - u)), -10000, 10000).unsqueeze(0)
+    if prior is None:
+        u = torch.rand(n, d, device=coords.device)
+        prior = torch.clamp(torch.log(u / (1 - u)), -10000, 10000)
+    y = prior.unsqueeze(0)
     qq = qt.unsqueeze(2) * qt.unsqueeze(1)
     off_diag = 1 - torch.eye(n, device=q.device).unsqueeze(0)
     ret = (imq_batch(x, x, c) * qq * off_diag).sum() / (n * (n - 1))
