@@ -207,3 +207,25 @@ pub fn read_checkpoint(
     }
     Ok((meta, tensors))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Score = -val loss; only a strict improvement resets the counter (ties count against
+    /// patience), as the reference's EarlyStopping.
+    #[test]
+    fn early_stopping_ties_are_not_improvements() {
+        let mut e = EarlyStopping::default();
+        assert!(e.observe(0, 2.0));
+        assert!(!e.observe(1, 2.0));
+        assert_eq!(e.counter, 1);
+        assert!(!e.observe(2, 2.5));
+        assert!(e.should_stop(2));
+        assert!(e.observe(3, 1.5));
+        assert_eq!(
+            (e.counter, e.best_epoch, e.best_val_loss),
+            (0, Some(3), Some(1.5))
+        );
+    }
+}

@@ -447,3 +447,21 @@ fn streaming_starts_before_collection_ends() {
     assert_eq!(report.steps_per_epoch, 48);
     assert_eq!(report.epochs_completed, 3);
 }
+
+/// `last_weights: true` exports the last epoch's weights (the reference's behaviour).
+#[test]
+fn last_weights_exports_the_final_epoch() {
+    tch::set_num_threads(1);
+    let store = closed_store();
+    let mut cfg = config(Method::StDim);
+    cfg.max_epochs = 2;
+    cfg.last_weights = true;
+    let dir = tempfile::tempdir().unwrap();
+    let report = train(store, SHAPE, &cfg, dir.path(), &mut quiet).unwrap();
+    assert!(!report.exported_best);
+    let model = checkpoint_weights(dir.path()).unwrap();
+    for (name, t) in tch::Tensor::read_safetensors(dir.path().join("encoder.safetensors")).unwrap()
+    {
+        assert!(t.equal(&model[&name]), "{name}");
+    }
+}
