@@ -412,7 +412,7 @@ fn streaming_starts_before_collection_ends() {
         for k in 0..EPISODES_PER_STREAM {
             for (s, w) in writers.iter_mut().enumerate() {
                 write_episode(&writer_store, w, s as u32, k);
-                std::thread::sleep(Duration::from_millis(30));
+                std::thread::sleep(Duration::from_millis(50));
             }
         }
         writer_store.close();
