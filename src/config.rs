@@ -111,7 +111,6 @@ impl RunConfig {
     pub fn from_toml(text: &str, origin: &str) -> anyhow::Result<Self> {
         toml::from_str(text)
             .map_err(|e| anyhow::anyhow!("invalid config {origin}: {}", e.message()))
-            .with_context(|| format!("reading {origin}"))
     }
 
     /// Reads a TOML file.
