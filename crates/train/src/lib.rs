@@ -4,7 +4,10 @@
 //!
 //! ```no_run
 //! # fn main() -> Result<(), dimua_train::TrainError> {
-//! # let store: std::sync::Arc<dimua_buffer::FrameStore> = unimplemented!();
+//! # use dimua_buffer::{FrameStore, SplitRule, StoreSpec};
+//! # let store = FrameStore::new(StoreSpec { capacity_frames: 1000, frame_bytes: 210 * 160,
+//! #     label_bytes: 0, split: SplitRule::PRETRAIN, seed: 0 }).unwrap();
+//! # // ... collector threads fill `store` (see dimua-collect) ...
 //! use dimua_train::{train, Control, TrainConfig};
 //! let config = TrainConfig::for_method(dimua_model::Method::DimUa);
 //! let report = train(store, dimua_model::FrameShape::ATARI_GRAY, &config,
