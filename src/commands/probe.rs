@@ -141,6 +141,7 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let standardize = args.standardize || run_config.as_ref().is_some_and(|c| c.probe_standardize);
     let outcome = pipeline::probe(&set, Some(&encoder), &config, standardize, device)?;
+    let probe_config_used = config;
     let title = format!(
         "{} / {} ({} features), seed {seed}",
         game.name,
@@ -148,6 +149,14 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
         encoder.feature_dim()
     );
     pipeline::write_probe_outputs(&out, &outcome, &title)?;
+    if let (Some(run), Some(config)) = (&args.run, &run_config) {
+        // Probe results written elsewhere keep their provenance, so `dimua report` can use them.
+        if out != *run {
+            let mut config = config.clone();
+            config.probe = probe_config_used.clone();
+            pipeline::write_atomic(&out.join("config.toml"), config.to_toml().as_bytes())?;
+        }
+    }
     pipeline::plot_run(&out);
     println!(
         "{title}: across-categories F1 {:.3} acc {:.3} -> {}",
