@@ -87,7 +87,7 @@ pub fn collect_probe_set(
         color,
     };
     spec.validate()?;
-    let store = dimua_collect::store_for(&spec, SplitRule::PROBE)?;
+    let store = dimua_collect::store_for(&spec, rom, SplitRule::PROBE)?;
     collect_with_progress(&spec, rom, &store, "probe data")?;
     let assembled = dimua_collect::assemble(
         &store,

@@ -168,13 +168,15 @@ impl RunPlan {
         })
     }
 
-    /// Frame shape of the run's observations.
-    pub fn frame_shape(&self) -> FrameShape {
-        FrameShape {
-            height: 210,
-            width: 160,
+    /// Frame shape of the run's observations: the game's screen (read from the ROM), with 3
+    /// channels for color runs.
+    pub fn frame_shape(&self, rom: &dimua_atari::Rom) -> anyhow::Result<FrameShape> {
+        let ale = dimua_atari::Ale::new(rom, 1)?;
+        Ok(FrameShape {
+            height: ale.height(),
+            width: ale.width(),
             channels: if self.config.color { 3 } else { 1 },
-        }
+        })
     }
 
     /// The trainer's configuration for this run.
@@ -230,7 +232,7 @@ fn make_encoder(
     rom: &dimua_atari::Rom,
     dir: &Path,
 ) -> anyhow::Result<()> {
-    let shape = plan.frame_shape();
+    let shape = plan.frame_shape(rom)?;
     if method == Method::RandomCnn {
         tch::manual_seed(plan.config.seed as i64);
         let spec = EncoderSpec::new(shape, plan.heads, plan.units)?;

@@ -162,7 +162,7 @@ pub fn streaming_store(
         streams: plan.config.streams,
         color: plan.config.color,
     };
-    let store = dimua_collect::store_for(&spec, dimua_buffer::SplitRule::PRETRAIN)?;
+    let store = dimua_collect::store_for(&spec, &rom, dimua_buffer::SplitRule::PRETRAIN)?;
     let collection = dimua_collect::spawn_collection(spec, rom, Arc::clone(&store))?;
     Ok((store, collection))
 }
@@ -196,11 +196,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             bail!("{} is a majority run: nothing to resume", dir.display());
         };
         let rom = args.rom.load(plan.game)?;
+        let shape = plan.frame_shape(&rom)?;
         let (store, collection) = streaming_store(&plan, rom)?;
         let result = train_streaming(
             &plan.train_config(method),
             store,
-            plan.frame_shape(),
+            shape,
             dir,
             Some(&collection),
             true,
@@ -249,25 +250,20 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     prepare_run_dir(&out, args.force)?;
     pipeline::write_atomic(&out.join("config.toml"), plan.config.to_toml().as_bytes())?;
     let train_config = plan.train_config(method);
-    let shape = FrameShape {
-        height: 210,
-        width: 160,
-        channels: if plan.config.color { 3 } else { 1 },
-    };
     match dataset {
         Some(dir) => {
             let (manifest, store) = Dataset::open_into_store(&dir)?;
-            if manifest.frame_shape != [shape.height, shape.width, shape.channels] {
-                bail!(
-                    "dataset {} has frames {:?}",
-                    dir.display(),
-                    manifest.frame_shape
-                );
-            }
+            let [height, width, channels] = manifest.frame_shape;
+            let shape = FrameShape {
+                height,
+                width,
+                channels,
+            };
             train_streaming(&train_config, store, shape, &out, None, false)?;
         }
         None => {
             let rom = args.rom.load(plan.game)?;
+            let shape = plan.frame_shape(&rom)?;
             let (store, collection) = streaming_store(&plan, rom)?;
             let result =
                 train_streaming(&train_config, store, shape, &out, Some(&collection), false);

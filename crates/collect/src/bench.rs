@@ -60,7 +60,7 @@ pub fn bare_ale_loop(
                     let mut ale = Ale::new(rom, ale_seed)?;
                     let actions: Vec<i32> = ale.minimal_action_set().to_vec();
                     let mut rng = ChaCha8Rng::seed_from_u64(ale_seed as u64);
-                    let mut screen = vec![0u8; 210 * 160 * 3];
+                    let mut screen = vec![0u8; ale.height() * ale.width() * 3];
                     let mut ram = [0u8; 128];
                     let mut acts = 0u64;
                     loop {
@@ -113,6 +113,7 @@ pub fn bench_collect(
     for round in 0..rounds.max(1) {
         let store = store_for(
             spec,
+            rom,
             dimua_buffer::SplitRule {
                 train: 8,
                 val: 2,

@@ -72,9 +72,12 @@ impl CollectSpec {
         }
     }
 
-    /// Bytes of one stored observation (210 x 160 x channels).
-    pub fn frame_bytes(&self) -> usize {
-        210 * 160 * if self.color { 3 } else { 1 }
+    /// Shape (height, width, channels) of one stored observation of this game: 210 x 160
+    /// for most games, but the screen size is the ROM's (Adventure is 250 rows high), so it is
+    /// read from a short-lived emulator.
+    pub fn frame_shape(&self, rom: &Rom) -> Result<[usize; 3], CollectError> {
+        let ale = dimua_atari::Ale::new(rom, 1)?;
+        Ok([ale.height(), ale.width(), if self.color { 3 } else { 1 }])
     }
 }
 

@@ -70,12 +70,17 @@ impl DatasetRequest {
     }
 }
 
-/// Creates an empty frame store sized for `spec` (capacity = requested frames).
-pub fn store_for(spec: &CollectSpec, split: SplitRule) -> Result<Arc<FrameStore>, CollectError> {
+/// Creates an empty frame store sized for `spec` (capacity = requested frames; frame size from
+/// the game's screen).
+pub fn store_for(
+    spec: &CollectSpec,
+    rom: &Rom,
+    split: SplitRule,
+) -> Result<Arc<FrameStore>, CollectError> {
     let label_bytes = dimua_atari::labels(spec.game).map_or(0, |l| l.len());
     Ok(FrameStore::new(StoreSpec {
         capacity_frames: spec.frames,
-        frame_bytes: spec.frame_bytes(),
+        frame_bytes: spec.frame_shape(rom)?.iter().product(),
         label_bytes,
         split,
         seed: spec.seed,
@@ -153,7 +158,7 @@ pub fn collect_dataset(
     request.spec.validate()?;
     request.split.validate()?;
     dataset::prepare_output_dir(&request.out, request.force)?;
-    let store = store_for(&request.spec, request.split)?;
+    let store = store_for(&request.spec, rom, request.split)?;
     let stats = collect_into(&request.spec, rom, &store, progress)?;
 
     let Assembled {
@@ -169,7 +174,7 @@ pub fn collect_dataset(
         request.entropy_threshold,
         request.dedup_test,
     )?;
-    let [h, w, c] = [210, 160, if request.spec.color { 3 } else { 1 }];
+    let [h, w, c] = request.spec.frame_shape(rom)?;
     let meta = dataset::DatasetMeta {
         game: request.spec.game,
         rom_md5: rom.md5.clone(),
