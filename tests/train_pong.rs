@@ -144,3 +144,48 @@ fn a_resumed_pong_run_matches_an_uninterrupted_one() {
         std::fs::read(split.path().join("encoder.safetensors")).unwrap()
     );
 }
+
+/// Every device compiled in and present: CPU always, each CUDA device where one exists.
+fn devices() -> Vec<String> {
+    let mut list = vec!["cpu".to_string()];
+    for i in 0..tch::Cuda::device_count() {
+        list.push(format!("cuda:{i}"));
+    }
+    list
+}
+
+/// Written once, run on every available device: a short DIM-UA run (on CUDA the frame store is
+/// mirrored on the device and batches are gathered there), then the exported encoder maps raw
+/// u8 frames to finite features of the right shape on that device.
+#[test]
+fn trains_and_encodes_on_every_available_device() {
+    let store = pong_store();
+    for device in devices() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = TrainConfig {
+            max_epochs: 1,
+            steps_per_epoch: Some(2),
+            val_steps: Some(1),
+            device: device.clone(),
+            ..config(Method::DimUa)
+        };
+        let report = {
+            let mut go_on = |_: &ProgressEvent<'_>| Control::Continue;
+            train(Arc::clone(&store), SHAPE, &cfg, dir.path(), &mut go_on).unwrap()
+        };
+        assert!(
+            report.device.starts_with(&device[..3]),
+            "{device}: ran on {}",
+            report.device
+        );
+        let parsed = dimua_model::parse_device(&device).unwrap();
+        let encoder = dimua_model::Encoder::load_on(dir.path(), parsed).unwrap();
+        let frames =
+            tch::Tensor::randint(256, [5, 210, 160, 1], (tch::Kind::Uint8, tch::Device::Cpu));
+        let z = encoder.encode(&frames).unwrap();
+        assert_eq!(z.size(), [5, 32], "{device}");
+        assert_eq!(z.device(), parsed, "{device}");
+        let finite = z.isfinite().all().int64_value(&[]);
+        assert_eq!(finite, 1, "{device}: non-finite features");
+    }
+}
