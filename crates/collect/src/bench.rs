@@ -2,8 +2,12 @@
 //! number of agent steps, threads and emulator frames, measured in the same run.
 //!
 //! Counting convention: an *agent step* is one stored observation (4 emulator frames with the
-//! action repeated); *emulator frames* are `act` calls. The bare loop is the bound: per agent
-//! step it calls `act` 4 times, reads the screen once and the RAM once, and stores nothing.
+//! action repeated); *emulator frames* are frames the emulator advances. The bare loop is the
+//! bound: per agent step it calls `act` 4 times, reads the screen once and the RAM once, and
+//! stores nothing; it runs as many emulator frames as the collector did in the same round (the
+//! AtariARI resets, no-ops and FIRE steps make that a little more than 4 per stored step), so
+//! both do the same emulator work. `bare_agent_steps_per_s` is the collector's stored steps
+//! divided by the bare loop's time, and `ratio` compares the two at equal work.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
@@ -125,9 +129,12 @@ pub fn bench_collect(
         drop(store);
         let secs = stats.elapsed.as_secs_f64().max(1e-9);
         ours.push((secs, stats.emulator_frames));
+        // The bound does the same emulator work: as many `act` calls as the collector made
+        // (its resets, no-ops and FIRE steps included), 4 per bare agent step.
+        let bare_steps = (stats.emulator_frames as usize).div_ceil(4).max(1);
         let (bare_secs, bare_frames) = bare_ale_loop(
             rom,
-            spec.frames,
+            bare_steps,
             spec.threads,
             spec.seed.wrapping_add(round as u64),
         )?;
