@@ -45,6 +45,9 @@ pub struct Ale {
     palette_candidates: u8,
     /// `getScreenRGB` scratch, used only until one palette is left.
     rgb_scratch: Vec<u8>,
+    /// Palette indices already checked against ALE's RGB: the remaining candidates agree on
+    /// all of them, so a screen made only of these cannot narrow anything further.
+    checked_indices: [bool; 256],
     // ALE 0.6 loads the game from a file named `<game>.bin`; the copy lives as long as `Ale`.
     _rom_dir: tempfile::TempDir,
 }
@@ -126,6 +129,7 @@ impl Ale {
             minimal_actions: Vec::new(),
             palette_candidates: 0b111,
             rgb_scratch: Vec::new(),
+            checked_indices: [false; 256],
             _rom_dir: rom_dir,
         };
         // SAFETY: the instance is live; the buffer is sized from the size query.
@@ -329,8 +333,16 @@ impl Ale {
         );
         // SAFETY: live instance; `out` holds width*height bytes.
         unsafe { ale_sys::getScreen(self.ptr.as_ptr(), out.as_mut_ptr()) };
-        if self.palette_candidates.count_ones() > 1 {
+        if self.palette_candidates.count_ones() > 1
+            && out.iter().any(|&i| !self.checked_indices[i as usize])
+        {
+            // Only a colour not seen before can tell the remaining palettes apart (games whose
+            // colours look the same in several palettes would otherwise pay for an RGB read on
+            // every frame).
             self.narrow_palette(out);
+            for &i in out.iter() {
+                self.checked_indices[i as usize] = true;
+            }
         }
     }
 
