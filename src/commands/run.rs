@@ -14,16 +14,17 @@ use super::roms::RomArgs;
 use crate::config::{RunConfig, EMBEDDED_DEFAULT};
 use crate::pipeline::{self, PROBE_SEED_OFFSET};
 
-/// Flags of `dimua run`; each overrides the same field of the config file.
-#[derive(Debug, Args, Default)]
-pub struct RunArgs {
+/// The pretraining flags shared by `dimua run` and `dimua train`; each overrides the same
+/// field of the config file.
+#[derive(Debug, Clone, Args, Default)]
+pub struct RunFlags {
     /// TOML config (default: the embedded quick DIM-UA-on-Pong config).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Game: ALE ROM name, AtariARI key or gym id.
+    /// Game: ALE ROM name, AtariARI key or gym id (`dimua train --dataset` uses the dataset's).
     #[arg(long)]
     pub game: Option<String>,
-    /// Method: st-dim, dim-ua, minus-ua, plus-mmd, random-cnn or majority.
+    /// Method: st-dim, dim-ua, minus-ua, plus-mmd, random-cnn (or majority with `dimua run`).
     #[arg(long)]
     pub method: Option<String>,
     /// Atlas heads n.
@@ -32,18 +33,12 @@ pub struct RunArgs {
     /// Units per head d.
     #[arg(long)]
     pub units: Option<usize>,
-    /// Pretraining frames.
+    /// Pretraining frames to collect.
     #[arg(long)]
     pub frames: Option<usize>,
-    /// Probe frames.
-    #[arg(long)]
-    pub probe_frames: Option<usize>,
     /// Maximum pretraining epochs.
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Maximum probe epochs.
-    #[arg(long)]
-    pub probe_epochs: Option<usize>,
     /// Master seed.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -53,6 +48,19 @@ pub struct RunArgs {
     /// Collector threads.
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+/// Flags of `dimua run`; each overrides the same field of the config file.
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub common: RunFlags,
+    /// Probe frames.
+    #[arg(long)]
+    pub probe_frames: Option<usize>,
+    /// Maximum probe epochs.
+    #[arg(long)]
+    pub probe_epochs: Option<usize>,
     /// Environment streams per collection.
     #[arg(long)]
     pub streams: Option<u32>,
@@ -75,27 +83,28 @@ pub struct RunArgs {
 impl RunArgs {
     /// The config file (or the embedded default) with every given flag applied.
     pub fn resolve(&self) -> anyhow::Result<RunConfig> {
-        let mut c = match &self.config {
+        let f = &self.common;
+        let mut c = match &f.config {
             Some(path) => RunConfig::load(path)?,
             None => RunConfig::from_toml(EMBEDDED_DEFAULT, "the embedded default")?,
         };
         macro_rules! set {
-            ($($flag:ident => $field:expr),* $(,)?) => {
-                $(if let Some(v) = self.$flag.clone() { $field = v; })*
+            ($($flag:expr => $field:expr),* $(,)?) => {
+                $(if let Some(v) = $flag.clone() { $field = v; })*
             };
         }
-        set!(game => c.game, method => c.method, frames => c.frames,
-             probe_frames => c.probe_frames, seed => c.seed, device => c.device,
-             streams => c.streams, epochs => c.train.epochs, probe_epochs => c.probe.epochs,
-             tau => c.train.tau);
-        if self.heads.is_some() {
-            c.heads = self.heads;
+        set!(f.game => c.game, f.method => c.method, f.frames => c.frames,
+             self.probe_frames => c.probe_frames, f.seed => c.seed, f.device => c.device,
+             self.streams => c.streams, f.epochs => c.train.epochs,
+             self.probe_epochs => c.probe.epochs, self.tau => c.train.tau);
+        if f.heads.is_some() {
+            c.heads = f.heads;
         }
-        if self.units.is_some() {
-            c.units = self.units;
+        if f.units.is_some() {
+            c.units = f.units;
         }
-        if self.threads.is_some() {
-            c.threads = self.threads;
+        if f.threads.is_some() {
+            c.threads = f.threads;
         }
         if self.color {
             c.color = true;

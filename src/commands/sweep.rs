@@ -213,7 +213,10 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
         let file = configs.join(format!("{name}.toml"));
         write_atomic(&file, config.to_toml().as_bytes())?;
         super::run::run(RunArgs {
-            config: Some(file),
+            common: super::run::RunFlags {
+                config: Some(file),
+                ..Default::default()
+            },
             out: dir,
             force: true,
             ..RunArgs::default()

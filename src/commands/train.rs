@@ -12,7 +12,7 @@ use dimua_collect::{CollectionHandle, Dataset};
 use dimua_model::FrameShape;
 
 use super::roms::RomArgs;
-use super::run::{prepare_run_dir, RunArgs, RunMethod, RunPlan};
+use super::run::{prepare_run_dir, RunArgs, RunFlags, RunMethod, RunPlan};
 use crate::pipeline;
 use crate::progress;
 
@@ -25,36 +25,8 @@ pub struct TrainArgs {
     /// Continue the interrupted run in this directory (same config required).
     #[arg(long, conflicts_with = "dataset")]
     pub resume: Option<PathBuf>,
-    /// TOML config (default: the embedded quick config).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// Game (ignored with --dataset, which names its game).
-    #[arg(long)]
-    pub game: Option<String>,
-    /// Method: st-dim, dim-ua, minus-ua, plus-mmd or random-cnn.
-    #[arg(long)]
-    pub method: Option<String>,
-    /// Atlas heads n.
-    #[arg(long)]
-    pub heads: Option<usize>,
-    /// Units per head d.
-    #[arg(long)]
-    pub units: Option<usize>,
-    /// Frames to collect (streaming mode).
-    #[arg(long)]
-    pub frames: Option<usize>,
-    /// Maximum epochs.
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Master seed.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Device: auto, cpu, cuda or cuda:<i>.
-    #[arg(long)]
-    pub device: Option<String>,
-    /// Collector threads.
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub common: RunFlags,
     /// Keep the last epoch's weights (the reference) instead of the best validation epoch's.
     #[arg(long)]
     pub last_weights: bool,
@@ -215,16 +187,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         .clone()
         .expect("clap requires --out without --resume");
     let mut run_args = RunArgs {
-        config: args.config.clone(),
-        game: args.game.clone(),
-        method: args.method.clone(),
-        heads: args.heads,
-        units: args.units,
-        frames: args.frames,
-        epochs: args.epochs,
-        seed: args.seed,
-        device: args.device.clone(),
-        threads: args.threads,
+        common: args.common.clone(),
         out: out.clone(),
         force: args.force,
         rom: args.rom.clone(),
@@ -233,7 +196,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let dataset = match &args.dataset {
         Some(dir) => {
             let manifest = Dataset::read_manifest(dir)?;
-            run_args.game = Some(manifest.game.clone());
+            run_args.common.game = Some(manifest.game.clone());
             run_args.color = manifest.frame_shape[2] == 3;
             Some(dir.clone())
         }
