@@ -216,7 +216,10 @@ pub fn collect_into(
                     stats.episodes += episodes;
                 }
                 Ok(Err(err)) => {
-                    first_error.get_or_insert(err);
+                    // Keep the real cause, not the `Interrupted` it made the others return.
+                    if matches!(first_error, None | Some(CollectError::Interrupted)) {
+                        first_error = Some(err);
+                    }
                 }
                 Err(panic) => {
                     let what = panic
