@@ -3,9 +3,7 @@
 //! trained together, and `probe.json` + `report.md` written atomically.
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{bail, Context};
 use dimua_atari::{Game, Rom};
@@ -33,21 +31,12 @@ pub fn collect_with_progress(
     label: &str,
 ) -> anyhow::Result<dimua_collect::CollectStats> {
     let state = CollectProgress::default();
-    let bar = progress::bar(spec.frames as u64, label, "frames");
-    let result = std::thread::scope(|scope| {
-        let job = scope.spawn(|| dimua_collect::collect_into(spec, rom, store, &state));
-        while !job.is_finished() {
-            if progress::interrupted() {
-                state.stop.store(true, Ordering::Relaxed);
-            }
-            bar.set_position(state.frames.load(Ordering::Relaxed) as u64);
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        job.join()
-            .unwrap_or_else(|_| Err(dimua_collect::CollectError::WorkerPanic("collector".into())))
-    });
-    bar.finish_and_clear();
-    Ok(result?)
+    Ok(progress::with_collect_bar(
+        &state,
+        spec.frames as u64,
+        label,
+        || dimua_collect::collect_into(spec, rom, store, &state),
+    )?)
 }
 
 /// The probe dataset: filtered episodes of a probe collection, ready for features.

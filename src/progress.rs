@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use dimua_collect::{CollectError, CollectProgress};
 use indicatif::{ProgressBar, ProgressStyle};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -45,4 +46,29 @@ pub fn spinner(message: &str) -> ProgressBar {
     bar.set_message(message.to_string());
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
+}
+
+/// Runs a collection `job` (which reports into `state`) on a worker thread while this thread
+/// draws a bar over `total` frames and forwards Ctrl-C to the job as `state.stop`.
+pub fn with_collect_bar<T: Send>(
+    state: &CollectProgress,
+    total: u64,
+    label: &str,
+    job: impl FnOnce() -> Result<T, CollectError> + Send,
+) -> Result<T, CollectError> {
+    let bar = bar(total, label, "frames");
+    let result = std::thread::scope(|scope| {
+        let job = scope.spawn(job);
+        while !job.is_finished() {
+            if interrupted() {
+                state.stop.store(true, Ordering::Relaxed);
+            }
+            bar.set_position(state.frames.load(Ordering::Relaxed) as u64);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        job.join()
+            .unwrap_or_else(|_| Err(CollectError::WorkerPanic("collector".into())))
+    });
+    bar.finish_and_clear();
+    result
 }

@@ -1,13 +1,11 @@
 //! `dimua collect`: write an AtariARI dataset (manifest + safetensors shards).
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use dimua_buffer::SplitRule;
-use dimua_collect::{CollectError, CollectProgress, CollectSpec, DatasetRequest};
+use dimua_collect::{CollectProgress, CollectSpec, DatasetRequest};
 
 use super::roms::RomArgs;
 use crate::progress;
@@ -111,20 +109,9 @@ pub fn run(args: CollectArgs) -> anyhow::Result<()> {
     };
     let out_existed = args.out.exists();
     let progress_state = CollectProgress::default();
-    let bar = progress::bar(spec.frames as u64, "collect", "frames");
-    let result = std::thread::scope(|scope| {
-        let job = scope.spawn(|| dimua_collect::collect_dataset(&request, &rom, &progress_state));
-        while !job.is_finished() {
-            if progress::interrupted() {
-                progress_state.stop.store(true, Ordering::Relaxed);
-            }
-            bar.set_position(progress_state.frames.load(Ordering::Relaxed) as u64);
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        job.join()
-            .unwrap_or_else(|_| Err(CollectError::WorkerPanic("collector".into())))
+    let result = progress::with_collect_bar(&progress_state, spec.frames as u64, "collect", || {
+        dimua_collect::collect_dataset(&request, &rom, &progress_state)
     });
-    bar.finish_and_clear();
     let (manifest, stats) = match result {
         Ok(v) => v,
         Err(err) => {

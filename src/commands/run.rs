@@ -180,11 +180,11 @@ impl RunPlan {
     /// Frame shape of the run's observations: the game's screen (read from the ROM), with 3
     /// channels for color runs.
     pub fn frame_shape(&self, rom: &dimua_atari::Rom) -> anyhow::Result<FrameShape> {
-        let ale = dimua_atari::Ale::new(rom, 1)?;
+        let [height, width, channels] = dimua_collect::observation_shape(rom, self.config.color)?;
         Ok(FrameShape {
-            height: ale.height(),
-            width: ale.width(),
-            channels: if self.config.color { 3 } else { 1 },
+            height,
+            width,
+            channels,
         })
     }
 

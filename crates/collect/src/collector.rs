@@ -76,9 +76,15 @@ impl CollectSpec {
     /// for most games, but the screen size is the ROM's (Adventure is 250 rows high), so it is
     /// read from a short-lived emulator.
     pub fn frame_shape(&self, rom: &Rom) -> Result<[usize; 3], CollectError> {
-        let ale = dimua_atari::Ale::new(rom, 1)?;
-        Ok([ale.height(), ale.width(), if self.color { 3 } else { 1 }])
+        observation_shape(rom, self.color)
     }
+}
+
+/// Shape (height, width, channels) of the observations of `rom`'s game: its screen, read from
+/// a short-lived emulator, with 3 channels for RGB and 1 for grayscale.
+pub fn observation_shape(rom: &Rom, color: bool) -> Result<[usize; 3], CollectError> {
+    let ale = dimua_atari::Ale::new(rom, 1)?;
+    Ok([ale.height(), ale.width(), if color { 3 } else { 1 }])
 }
 
 /// Derives an independent 64-bit seed from (master seed, stream, purpose) with SplitMix64.
