@@ -25,6 +25,8 @@ pub struct RunFlags {
     #[arg(long)]
     pub game: Option<String>,
     /// Method: st-dim, dim-ua, minus-ua, plus-mmd, random-cnn (or majority with `dimua run`).
+    /// Switching between the one-head and the atlas methods drops the config file's
+    /// heads/units for the new method's defaults (1x256, 4x512) unless --heads/--units are given.
     #[arg(long)]
     pub method: Option<String>,
     /// Atlas heads n.
@@ -88,6 +90,18 @@ impl RunArgs {
             Some(path) => RunConfig::load(path)?,
             None => RunConfig::from_toml(EMBEDDED_DEFAULT, "the embedded default")?,
         };
+        // A file's heads/units describe its own method's architecture: when --method moves to
+        // the other family (one head vs an atlas), the new method's defaults apply instead,
+        // unless --heads/--units say otherwise (`--method st-dim` on the DIM-UA default is
+        // ST-DIM 1x256, not an invalid 4-head ST-DIM).
+        if let Some(m) = &f.method {
+            if default_architecture(m).map(|(h, _)| h == 1)
+                != default_architecture(&c.method).map(|(h, _)| h == 1)
+            {
+                c.heads = None;
+                c.units = None;
+            }
+        }
         macro_rules! set {
             ($($flag:expr => $field:expr),* $(,)?) => {
                 $(if let Some(v) = $flag.clone() { $field = v; })*
@@ -122,6 +136,32 @@ pub enum RunMethod {
     Majority,
 }
 
+impl RunMethod {
+    /// Parses a method name (an encoder method or `majority`).
+    pub fn parse(name: &str) -> anyhow::Result<Self> {
+        if name == "majority" {
+            return Ok(RunMethod::Majority);
+        }
+        name.parse::<Method>()
+            .map(RunMethod::Encoder)
+            .map_err(|e| anyhow::anyhow!("{e} (majority is also accepted by `dimua run`)"))
+    }
+
+    /// (heads, units per head) when the config gives none: the paper's ST-DIM 1x256 for the
+    /// one-head methods (random CNN and majority included), DIM-UA's 4x512 for the atlas ones.
+    pub fn default_architecture(self) -> (usize, usize) {
+        match self {
+            RunMethod::Encoder(Method::StDim | Method::RandomCnn) | RunMethod::Majority => (1, 256),
+            RunMethod::Encoder(_) => (4, 512),
+        }
+    }
+}
+
+/// The default architecture of the method called `name`, or `None` if it is no method.
+fn default_architecture(name: &str) -> Option<(usize, usize)> {
+    RunMethod::parse(name).ok().map(RunMethod::default_architecture)
+}
+
 /// A validated run: the raw config plus what was derived from it.
 pub struct RunPlan {
     /// The resolved raw config (saved as `config.toml`).
@@ -144,18 +184,8 @@ impl RunPlan {
     /// Validates `config` into a plan.
     pub fn new(config: RunConfig) -> anyhow::Result<Self> {
         let game = dimua_atari::resolve_game(&config.game)?;
-        let method =
-            if config.method == "majority" {
-                RunMethod::Majority
-            } else {
-                RunMethod::Encoder(config.method.parse::<Method>().map_err(|e| {
-                    anyhow::anyhow!("{e} (majority is also accepted by `dimua run`)")
-                })?)
-            };
-        let (dh, du) = match method {
-            RunMethod::Encoder(Method::StDim | Method::RandomCnn) | RunMethod::Majority => (1, 256),
-            RunMethod::Encoder(_) => (4, 512),
-        };
+        let method = RunMethod::parse(&config.method)?;
+        let (dh, du) = method.default_architecture();
         let heads = config.heads.unwrap_or(dh);
         let units = config.units.unwrap_or(du);
         if let RunMethod::Encoder(m) = method {
@@ -332,4 +362,38 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         args.out.join("probe.json").display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(config: Option<&str>, method: &str, heads: Option<usize>) -> (usize, usize) {
+        let args = RunArgs {
+            common: RunFlags {
+                config: config.map(|c| Path::new(env!("CARGO_MANIFEST_DIR")).join(c)),
+                method: Some(method.to_string()),
+                heads,
+                ..RunFlags::default()
+            },
+            ..RunArgs::default()
+        };
+        let p = RunPlan::new(args.resolve().unwrap()).unwrap();
+        (p.heads, p.units)
+    }
+
+    #[test]
+    fn method_flag_across_families_takes_the_new_methods_architecture() {
+        // Embedded default is DIM-UA 4x512: ST-DIM and the random CNN get 1x256.
+        assert_eq!(plan(None, "st-dim", None), (1, 256));
+        assert_eq!(plan(None, "random-cnn", None), (1, 256));
+        // Same family: the file's architecture stays.
+        assert_eq!(plan(None, "minus-ua", None), (4, 512));
+        let tiny = Some("configs/tiny/pong-dim-ua.toml");
+        assert_eq!(plan(tiny, "plus-mmd", None), (2, 32));
+        assert_eq!(plan(Some("configs/tiny/pong-st-dim.toml"), "dim-ua", None), (4, 512));
+        // Explicit flags win; --heads alone keeps the method's default units.
+        assert_eq!(plan(tiny, "st-dim", Some(1)), (1, 256));
+        assert_eq!(plan(tiny, "dim-ua", Some(8)), (8, 32));
+    }
 }
