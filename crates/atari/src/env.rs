@@ -274,10 +274,14 @@ impl AtariAriEnv {
                 self.life_reset();
             }
             if self.life_step(2).1 {
-                // FireResetEnv returns action 2's observation even when it resets after it.
+                // FireResetEnv returns action 2's observation even when it resets after it;
+                // the label is the RAM of that observation, read before the extra reset.
+                self.ale.ram(&mut self.ram);
                 std::mem::swap(&mut self.obs, &mut self.saved_obs);
                 self.life_reset();
                 std::mem::swap(&mut self.obs, &mut self.saved_obs);
+                self.needs_reset = false;
+                return;
             }
         } else {
             self.life_reset();

@@ -11,11 +11,13 @@ pub const SCREEN_WIDTH: usize = 160;
 /// Pixels per screen of every AtariARI game.
 pub const SCREEN_PIXELS: usize = SCREEN_HEIGHT * SCREEN_WIDTH;
 
-/// OpenCV's `cvtColor(RGB2GRAY)` on `u8`: `(R*4899 + G*9617 + B*1868 + 8192) >> 14`, the
-/// 14-bit fixed-point form of `0.299 R + 0.587 G + 0.114 B` rounded half up.
+/// OpenCV's `cvtColor(RGB2GRAY)` on `u8` (OpenCV 4.x and 5.x, which the reference code's
+/// unpinned `opencv-python` installs): `(R*9798 + G*19235 + B*3735 + 16384) >> 15`, the
+/// 15-bit fixed-point form of `0.299 R + 0.587 G + 0.114 B` rounded half up. (OpenCV 3's
+/// 14-bit weights differ by one gray level on some colours, e.g. (0, 0, 250) -> 29 vs 28.)
 #[inline]
 pub fn rgb_to_gray(r: u8, g: u8, b: u8) -> u8 {
-    ((r as u32 * 4899 + g as u32 * 9617 + b as u32 * 1868 + 8192) >> 14) as u8
+    ((r as u32 * 9798 + g as u32 * 19235 + b as u32 * 3735 + 16384) >> 15) as u8
 }
 
 /// One of ALE 0.6's "standard" palettes; ALE picks it from the ROM's display format when the
@@ -227,17 +229,22 @@ mod tests {
 
     #[test]
     fn gray_matches_opencv_by_hand() {
-        // (R*4899 + G*9617 + B*1868 + 8192) >> 14, worked by hand:
-        assert_eq!(rgb_to_gray(0, 0, 0), 0); // 8192 >> 14 = 0
-        assert_eq!(rgb_to_gray(255, 255, 255), 255); // (255*16384 + 8192) >> 14 = 255
-        assert_eq!(rgb_to_gray(255, 0, 0), 76); // 1249245 + 8192 = 1257437 -> 76.7 -> 76
-        assert_eq!(rgb_to_gray(0, 255, 0), 150); // 2452335 + 8192 = 2460527 -> 150.2 -> 150
-        assert_eq!(rgb_to_gray(0, 0, 255), 29); // 476340 + 8192 = 484532 -> 29.6 -> 29
-                                                // NTSC index 0x22 = 0x904811 = (144, 72, 17):
-                                                // 705456 + 692424 + 31756 + 8192 = 1437828 -> 87.8 -> 87
+        // (R*9798 + G*19235 + B*3735 + 16384) >> 15, worked by hand (9798+19235+3735 = 32768):
+        assert_eq!(rgb_to_gray(0, 0, 0), 0); // 16384 >> 15 = 0
+        assert_eq!(rgb_to_gray(255, 255, 255), 255); // (255*32768 + 16384) >> 15 = 255
+        assert_eq!(rgb_to_gray(255, 0, 0), 76); // 2498490 + 16384 = 2514874 -> 76.7 -> 76
+        assert_eq!(rgb_to_gray(0, 255, 0), 150); // 4904925 + 16384 = 4921309 -> 150.2 -> 150
+        assert_eq!(rgb_to_gray(0, 0, 255), 29); // 952425 + 16384 = 968809 -> 29.6 -> 29
+        // NTSC index 0x22 = 0x904811 = (144, 72, 17):
+        // 1410912 + 1384920 + 63495 + 16384 = 2875711 -> 87.8 -> 87
         assert_eq!(rgb_to_gray(144, 72, 17), 87);
-        // (74, 74, 74): 74*16384 + 8192 = 1220608 -> 74.5 -> 74
+        // (74, 74, 74): 74*32768 + 16384 = 2441216 -> 74.5 -> 74
         assert_eq!(rgb_to_gray(74, 74, 74), 74);
+        // Where OpenCV 3's 14-bit weights round the other way (cv2 5.0 gives 28 and 21):
+        // 250*3735 + 16384 = 950134 -> 28.996 -> 28 (14-bit: 475192 / 16384 -> 29.003 -> 29)
+        assert_eq!(rgb_to_gray(0, 0, 250), 28);
+        // 9798 + 186*3735 + 16384 = 720892 -> 21.9999 -> 21 (14-bit: 22)
+        assert_eq!(rgb_to_gray(1, 0, 186), 21);
     }
 
     #[test]

@@ -514,7 +514,7 @@ impl Trainer {
                     episodes: t.num_episodes(),
                     min_len: self.config.min_episode_len,
                     needed,
-                    hint: "; collect more frames or lower --batch-size",
+                    hint: "; collect more frames (--frames) or lower `batch_size` in the config's [train] section",
                 });
             }
             if last_report.elapsed() >= Duration::from_millis(200) {
