@@ -164,13 +164,13 @@ impl ProbeSet {
             .collect()
     }
 
-    /// Episode index of every train frame (for AtariARI's episode-uniform sampling).
-    fn train_episode_ids(&self) -> Vec<u64> {
+    /// Episode index of every frame of `split` (for AtariARI's episode-uniform sampling).
+    fn episode_ids(&self, split: Split) -> Vec<u64> {
         self.assembled
             .episodes
             .iter()
             .enumerate()
-            .filter(|(_, e)| e.split == Split::Train)
+            .filter(|(_, e)| e.split == split)
             .flat_map(|(i, e)| std::iter::repeat_n(i as u64, e.slots.len()))
             .collect()
     }
@@ -278,7 +278,8 @@ pub fn probe(
                 val: dimua_probe::Split::new(&xva, &yva),
                 test: dimua_probe::Split::new(&xte, &yte),
                 labels: &specs,
-                sampling: Sampling::Episodes(set.train_episode_ids()),
+                sampling: Sampling::Episodes(set.episode_ids(Split::Train)),
+                val_sampling: Sampling::Episodes(set.episode_ids(Split::Val)),
             };
             let bar = progress::spinner("probes");
             let run = dimua_probe::train_probes(&data, config)?;

@@ -159,7 +159,9 @@ impl RunMethod {
 
 /// The default architecture of the method called `name`, or `None` if it is no method.
 fn default_architecture(name: &str) -> Option<(usize, usize)> {
-    RunMethod::parse(name).ok().map(RunMethod::default_architecture)
+    RunMethod::parse(name)
+        .ok()
+        .map(RunMethod::default_architecture)
 }
 
 /// A validated run: the raw config plus what was derived from it.
@@ -391,7 +393,10 @@ mod tests {
         assert_eq!(plan(None, "minus-ua", None), (4, 512));
         let tiny = Some("configs/tiny/pong-dim-ua.toml");
         assert_eq!(plan(tiny, "plus-mmd", None), (2, 32));
-        assert_eq!(plan(Some("configs/tiny/pong-st-dim.toml"), "dim-ua", None), (4, 512));
+        assert_eq!(
+            plan(Some("configs/tiny/pong-st-dim.toml"), "dim-ua", None),
+            (4, 512)
+        );
         // Explicit flags win; --heads alone keeps the method's default units.
         assert_eq!(plan(tiny, "st-dim", Some(1)), (1, 256));
         assert_eq!(plan(tiny, "dim-ua", Some(8)), (8, 32));

@@ -217,6 +217,7 @@ fn bench_inner(config: &BenchConfig, device: Device) -> Result<BenchReport> {
         test: Split::new(&xte, &yte),
         labels: &prob.specs,
         sampling: Sampling::Uniform,
+        val_sampling: Sampling::Uniform,
     };
     let pc = ProbeConfig {
         epochs: config.epochs,
@@ -237,6 +238,7 @@ fn bench_inner(config: &BenchConfig, device: Device) -> Result<BenchReport> {
         test: Split::new(&xte, &wte),
         labels: &prob.specs[..warm_k as usize],
         sampling: Sampling::Uniform,
+        val_sampling: Sampling::Uniform,
     };
     let warm_cfg = ProbeConfig {
         epochs: 1,

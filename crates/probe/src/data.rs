@@ -29,7 +29,8 @@ impl<'a> Split<'a> {
 pub struct ProbeData<'a> {
     /// Probe-train split (sampled with replacement).
     pub train: Split<'a>,
-    /// Validation split (every frame once per epoch; drives early stopping and LR decay).
+    /// Validation split (drives early stopping and LR decay): every frame once per epoch, or
+    /// resampled batches with [`crate::ProbeConfig::val_resample`].
     pub val: Split<'a>,
     /// Test split (every frame scored exactly once).
     pub test: Split<'a>,
@@ -37,6 +38,9 @@ pub struct ProbeData<'a> {
     pub labels: &'a [LabelSpec],
     /// Train-frame sampling; `Sampling::Episodes` reproduces AtariARI's episode-uniform draw.
     pub sampling: Sampling,
+    /// How validation frames are drawn when [`crate::ProbeConfig::val_resample`] is on
+    /// (ignored otherwise); `Sampling::Episodes` with the val episode ids is the reference.
+    pub val_sampling: Sampling,
 }
 
 /// Validated inputs on one device: float features of one kind and i64 labels.

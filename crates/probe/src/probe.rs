@@ -4,8 +4,8 @@
 //! set) and, optionally, each label's best-val weights restored at the end.
 //!
 //! Deviations from AtariARI's `ProbeTrainer`, all documented on [`ProbeConfig`] and
-//! [`train_probes`]: best weights restored (flag), val accuracy over every val frame once,
-//! every test frame scored once, seeded sampling and init.
+//! [`train_probes`]: best weights restored (flag), val accuracy over every val frame once
+//! (flag), every test frame scored once, seeded sampling and init.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -25,6 +25,9 @@ pub const NUM_CLASSES: i64 = 256;
 
 /// Mixed into the seed for the init stream so init and batch sampling never share a stream.
 const INIT_SALT: u64 = 0x5052_4f42_4549_4e49;
+
+/// Mixed into the seed for the resampled-validation stream (`val_resample`).
+const VAL_SALT: u64 = 0x5052_4f42_4556_414c;
 
 /// Probe hyper-parameters; defaults are AtariARI's (`--probe-lr 3e-4`, batch 64, 100 epochs,
 /// patience 15, `ReduceLROnPlateau(max, 0.2, 5, min_lr=1e-5)`, Adam eps 1e-5).
@@ -56,6 +59,10 @@ pub struct ProbeConfig {
     pub restore_best: bool,
     /// Rows per chunk when evaluating val/test (bounds memory at chunk × K × 256 floats).
     pub eval_chunk: usize,
+    /// Score validation as AtariARI does: each epoch ⌊N_val/B⌋ batches drawn with replacement
+    /// by `ProbeData::val_sampling` (a seeded stream of its own), accuracy = mean over the
+    /// drawn frames (= the mean of the per-batch accuracies). Off: every val frame once.
+    pub val_resample: bool,
 }
 
 impl Default for ProbeConfig {
@@ -73,6 +80,7 @@ impl Default for ProbeConfig {
             seed: 42,
             restore_best: true,
             eval_chunk: 2048,
+            val_resample: false,
         }
     }
 }
@@ -259,7 +267,56 @@ pub(crate) fn check_train(p: &Prepared, config: &ProbeConfig) -> Result<()> {
             n_train: p.n_train(),
         });
     }
+    let n_val = p.val_x.size()[0] as usize;
+    if config.val_resample && config.batch_size > n_val {
+        return Err(ProbeError::ValSmallerThanBatch {
+            batch_size: config.batch_size,
+            n_val,
+        });
+    }
     Ok(())
+}
+
+/// Which validation frames score each epoch: all of them once, or (`val_resample`) the
+/// reference's ⌊N_val/B⌋ resampled batches. Both training paths build one from the same seed,
+/// so they draw the same frames in the same epoch.
+pub(crate) struct ValFrames {
+    resample: Option<(BatchSampler, usize)>,
+    batch_size: usize,
+    device: Device,
+}
+
+impl ValFrames {
+    pub(crate) fn new(data: &ProbeData<'_>, p: &Prepared, config: &ProbeConfig) -> Result<Self> {
+        let n_val = p.val_x.size()[0] as usize;
+        let resample = if config.val_resample {
+            let s = BatchSampler::new(n_val, &data.val_sampling, config.seed ^ VAL_SALT)?;
+            Some((s, n_val / config.batch_size))
+        } else {
+            None
+        };
+        Ok(ValFrames {
+            resample,
+            batch_size: config.batch_size,
+            device: p.device,
+        })
+    }
+
+    /// This epoch's val rows of `x` `[N_val, D]` and `y` `[N_val, ·]`, and how many there are.
+    pub(crate) fn next(&mut self, x: &Tensor, y: &Tensor) -> Result<(Tensor, Tensor, f64)> {
+        match &mut self.resample {
+            None => Ok((x.shallow_clone(), y.shallow_clone(), x.size()[0] as f64)),
+            Some((sampler, n_batches)) => {
+                let rows = Tensor::f_from_slice(&sampler.epoch(*n_batches, self.batch_size))?
+                    .f_to_device(self.device)?;
+                Ok((
+                    x.f_index_select(0, &rows)?,
+                    y.f_index_select(0, &rows)?,
+                    (*n_batches * self.batch_size) as f64,
+                ))
+            }
+        }
+    }
 }
 
 /// Per-label bookkeeping shared by both paths.
@@ -376,7 +433,8 @@ fn index_tensor(idx: &[usize], device: Device) -> Result<Tensor> {
 /// computed in closed form (softmax − one-hot). Per epoch: ⌊N_train/B⌋ batches drawn with
 /// replacement by `data.sampling` from a ChaCha8 stream seeded by `config.seed`; then val
 /// accuracy over every val frame once (AtariARI averages per-batch accuracies of a resampled
-/// val set); then per label the early stopper (patience 15, ties = no improvement) and the
+/// val set: `config.val_resample` does that, drawing by `data.val_sampling`); then per label
+/// the early stopper (patience 15, ties = no improvement) and the
 /// plateau scheduler. A stopped label is frozen (no more updates) and leaves the working set.
 /// Ends after `epochs` or when every label stopped. With `restore_best` each label's best-val
 /// weights are restored (AtariARI keeps the last). Test: argmax over every test frame once
@@ -394,8 +452,8 @@ pub fn train_probes(data: &ProbeData<'_>, config: &ProbeConfig) -> Result<ProbeR
 
 fn train_batched(data: &ProbeData<'_>, p: &Prepared, config: &ProbeConfig) -> Result<ProbeRun> {
     let (d, c, bs) = (p.d as i64, NUM_CLASSES, config.batch_size as i64);
-    let n_val = p.val_x.size()[0] as f64;
     let n_batches = p.n_train() / config.batch_size;
+    let mut val_frames = ValFrames::new(data, p, config)?;
     let (init_w, init_b) = init_params(p, config.seed)?;
     // Reported weights: best-so-far (restore_best) or last (filled when a label stops).
     let out_w = dup(&init_w)?;
@@ -454,8 +512,9 @@ fn train_batched(data: &ProbeData<'_>, p: &Prepared, config: &ProbeConfig) -> Re
 
         let train_loss =
             Vec::<f64>::try_from(&loss_sum.f_div_scalar((n_batches as i64 * bs) as f64)?)?;
-        let val_pred = argmax_logits(&p.val_x, &w, &b, config.eval_chunk)?;
-        let correct = Vec::<i64>::try_from(&val_pred.f_eq_tensor(&y_val)?.f_sum_dim_intlist(
+        let (val_x, val_y, n_val) = val_frames.next(&p.val_x, &y_val)?;
+        let val_pred = argmax_logits(&val_x, &w, &b, config.eval_chunk)?;
+        let correct = Vec::<i64>::try_from(&val_pred.f_eq_tensor(&val_y)?.f_sum_dim_intlist(
             0,
             false,
             Kind::Int64,

@@ -8,7 +8,7 @@ use tch::{Kind, Reduction, Tensor};
 use crate::data::{prepare, Prepared, ProbeData};
 use crate::error::Result;
 use crate::probe::{
-    check_train, dup, finish, init_label, LabelState, ProbeConfig, ProbeRun, NUM_CLASSES,
+    check_train, dup, finish, init_label, LabelState, ProbeConfig, ProbeRun, ValFrames, NUM_CLASSES,
 };
 use crate::sampling::BatchSampler;
 
@@ -44,8 +44,8 @@ fn train_one(
     label: usize,
 ) -> Result<(Tensor, Tensor, LabelState)> {
     let (d, c, bs) = (p.d as i64, NUM_CLASSES, config.batch_size as i64);
-    let n_val = p.val_x.size()[0] as f64;
     let n_batches = p.n_train() / config.batch_size;
+    let mut val_frames = ValFrames::new(data, p, config)?;
     let mut vs = nn::VarStore::new(p.device);
     let lin = nn::linear(vs.root() / "probe", d, c, Default::default());
     if p.kind == Kind::Double {
@@ -101,10 +101,11 @@ fn train_one(
             let _ = loss_sum.f_add_(&loss.f_detach()?)?;
         }
         let train_loss = loss_sum.f_double_value(&[])? / n_batches as f64;
+        let (val_x, val_y, n_val) = val_frames.next(&p.val_x, &y_val)?;
         let correct = tch::no_grad(|| -> Result<i64> {
-            let pred = lin.forward(&p.val_x).f_argmax(-1, false)?;
+            let pred = lin.forward(&val_x).f_argmax(-1, false)?;
             Ok(pred
-                .f_eq_tensor(&y_val)?
+                .f_eq_tensor(&val_y)?
                 .f_sum(Kind::Int64)?
                 .f_int64_value(&[])?)
         })?;

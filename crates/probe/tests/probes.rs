@@ -59,6 +59,7 @@ impl Splits {
             test: Split::new(&self.x[2], &self.y[2]),
             labels: &self.specs,
             sampling,
+            val_sampling: Sampling::Uniform,
         }
     }
 }
@@ -115,6 +116,71 @@ fn batched_equals_one_by_one_in_f64() {
             "no label stopped early"
         );
         println!("restore_best={restore_best}: epochs per label {epochs:?}");
+    }
+}
+
+#[test]
+fn resampled_validation_is_the_same_in_both_paths_and_differs_from_every_frame() {
+    // The reference's val scoring (val_resample): ⌊N_val/B⌋ batches drawn by episodes each
+    // epoch. Both paths must draw the same val frames; f64, so only summation order differs.
+    let p = synth(900, 12, 4, 3, 0.3, 7, Kind::Double);
+    let s = Splits::new(p, 500, 200);
+    let val_episodes: Vec<u64> = (0..200u64).map(|i| i / 23).collect();
+    let data = ProbeData {
+        val_sampling: Sampling::Episodes(val_episodes),
+        ..s.data(Sampling::Uniform)
+    };
+    let cfg = ProbeConfig {
+        lr: 1e-2,
+        epochs: 12,
+        patience: 2,
+        lr_patience: 1,
+        batch_size: 32,
+        seed: 3,
+        val_resample: true,
+        ..ProbeConfig::default()
+    };
+    let a = train_probes(&data, &cfg).unwrap();
+    let b = train_probes_one_by_one(&data, &cfg).unwrap();
+    let dw = max_abs_diff(a.probes.weight(), b.probes.weight());
+    assert!(dw < 1e-9, "weights differ: {dw}");
+    let (ta, tb) = (
+        a.result.training.as_ref().unwrap(),
+        b.result.training.as_ref().unwrap(),
+    );
+    for ((_, x), (_, y)) in ta.iter().zip(tb.iter()) {
+        assert_eq!(x.epochs, y.epochs);
+        assert_eq!(x.best_val_acc, y.best_val_acc);
+        assert_eq!(x.last_val_acc, y.last_val_acc);
+        // ⌊200/32⌋ = 6 batches of 32: every accuracy is a multiple of 1/192.
+        let k = x.last_val_acc * 192.0;
+        assert!((k - k.round()).abs() < 1e-9, "{}", x.last_val_acc);
+    }
+    // Every-frame scoring sees other accuracies (multiples of 1/200), so other training facts.
+    let every = train_probes(
+        &data,
+        &ProbeConfig {
+            val_resample: false,
+            ..cfg.clone()
+        },
+    )
+    .unwrap();
+    let te = every.result.training.as_ref().unwrap();
+    assert!(ta
+        .iter()
+        .zip(te.iter())
+        .any(|((_, x), (_, y))| x.last_val_acc != y.last_val_acc));
+    // Fewer val frames than a batch: a clear error, not an empty mean.
+    let tiny = ProbeConfig {
+        batch_size: 250,
+        ..cfg.clone()
+    };
+    match train_probes(&data, &tiny) {
+        Err(ProbeError::ValSmallerThanBatch {
+            batch_size: 250,
+            n_val: 200,
+        }) => {}
+        other => panic!("expected ValSmallerThanBatch, got {other:?}"),
     }
 }
 
