@@ -124,6 +124,23 @@ pub fn run(args: CollectArgs) -> anyhow::Result<()> {
         }
     };
     let c = &manifest.counts;
+    let rule = &args.split;
+    let splits = [
+        ("train", rule.train, c.train_frames),
+        ("val", rule.val, c.val_frames),
+        ("test", rule.test, c.test_frames),
+    ];
+    for (split, weight, frames) in splits {
+        if weight > 0 && frames == 0 {
+            eprintln!(
+                "warning: the {split} split of {} is empty (no {split} episode longer than {} \
+                 frames): probing or training on it will fail; collect more --frames or use \
+                 fewer --streams",
+                args.out.display(),
+                args.min_episode_length
+            );
+        }
+    }
     println!(
         "wrote {}: {} frames in {} episodes (train {}, val {}, test {}), {} labels kept, {} dropped by entropy, {} shards; {:.0} agent steps/s",
         args.out.display(),
