@@ -77,22 +77,29 @@ fn val_acc(run: &dimua_probe::ProbeRun, x: &Tensor, y: &Tensor, k: i64) -> f64 {
         .double_value(&[])
 }
 
+/// A small f64 problem with noisy labels (so only summation order can differ between the
+/// paths) and a config whose short patience makes labels stop at different epochs.
+fn early_stopping_case() -> (Splits, ProbeConfig) {
+    let p = synth(900, 12, 4, 3, 0.3, 7, Kind::Double);
+    let cfg = ProbeConfig {
+        lr: 1e-2,
+        epochs: 12,
+        patience: 2,
+        lr_patience: 1,
+        batch_size: 32,
+        seed: 3,
+        ..ProbeConfig::default()
+    };
+    (Splits::new(p, 500, 200), cfg)
+}
+
 #[test]
 fn batched_equals_one_by_one_in_f64() {
-    // Small problem, f64 so that only summation order can differ; a noisy label and a short
-    // patience make labels stop at different epochs, which the comparison then covers.
-    let p = synth(900, 12, 4, 3, 0.3, 7, Kind::Double);
-    let s = Splits::new(p, 500, 200);
+    let (s, base) = early_stopping_case();
     for restore_best in [true, false] {
         let cfg = ProbeConfig {
-            lr: 1e-2,
-            epochs: 12,
-            patience: 2,
-            lr_patience: 1,
-            batch_size: 32,
-            seed: 3,
             restore_best,
-            ..ProbeConfig::default()
+            ..base.clone()
         };
         let a = train_probes(&s.data(Sampling::Uniform), &cfg).unwrap();
         let b = train_probes_one_by_one(&s.data(Sampling::Uniform), &cfg).unwrap();
@@ -122,23 +129,16 @@ fn batched_equals_one_by_one_in_f64() {
 #[test]
 fn resampled_validation_is_the_same_in_both_paths_and_differs_from_every_frame() {
     // The reference's val scoring (val_resample): ⌊N_val/B⌋ batches drawn by episodes each
-    // epoch. Both paths must draw the same val frames; f64, so only summation order differs.
-    let p = synth(900, 12, 4, 3, 0.3, 7, Kind::Double);
-    let s = Splits::new(p, 500, 200);
+    // epoch. Both paths must draw the same val frames.
+    let (s, base) = early_stopping_case();
     let val_episodes: Vec<u64> = (0..200u64).map(|i| i / 23).collect();
     let data = ProbeData {
         val_sampling: Sampling::Episodes(val_episodes),
         ..s.data(Sampling::Uniform)
     };
     let cfg = ProbeConfig {
-        lr: 1e-2,
-        epochs: 12,
-        patience: 2,
-        lr_patience: 1,
-        batch_size: 32,
-        seed: 3,
         val_resample: true,
-        ..ProbeConfig::default()
+        ..base
     };
     let a = train_probes(&data, &cfg).unwrap();
     let b = train_probes_one_by_one(&data, &cfg).unwrap();
