@@ -72,9 +72,11 @@ pub struct TableRow {
 pub struct Table {
     /// `across_categories_f1` or `across_categories_acc`.
     pub metric: String,
-    /// Column headings: `method` or `method (units)`, in order of first appearance.
+    /// Column headings: `method` or `method (units)`, in the paper's order: baselines first
+    /// (majority, random CNN, ST-DIM), then the atlas ablations (-UA, +MMD), DIM-UA last;
+    /// within a method by total hidden units (ST-DIM before ST-DIM*). Unknown methods last.
     pub columns: Vec<String>,
-    /// Game rows, in order of first appearance.
+    /// Game rows, alphabetical (as the paper's tables).
     pub rows: Vec<TableRow>,
     /// Mean row: mean over games of the game means; std over seeds of each seed's mean over
     /// games, using the seeds present for every game of that column.
@@ -135,6 +137,32 @@ fn push_unique(v: &mut Vec<String>, s: String) {
     }
 }
 
+/// Sort key of a record's column: (method rank, total hidden units). Units read from a
+/// `HxU` layout; a column without one sorts first within its method.
+fn column_key(r: &RunRecord) -> (usize, u64) {
+    const ORDER: [&str; 6] = [
+        "majority",
+        "random-cnn",
+        "st-dim",
+        "minus-ua",
+        "plus-mmd",
+        "dim-ua",
+    ];
+    let rank = ORDER
+        .iter()
+        .position(|m| *m == r.method)
+        .unwrap_or(ORDER.len());
+    let units = r
+        .units
+        .as_deref()
+        .and_then(|u| {
+            let (h, d) = u.split_once('x')?;
+            Some(h.trim().parse::<u64>().ok()? * d.trim().parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    (rank, units)
+}
+
 fn build_table(
     records: &[RunRecord],
     metric: &str,
@@ -146,6 +174,15 @@ fn build_table(
         push_unique(&mut games, r.game.clone());
         push_unique(&mut columns, column_of(r));
     }
+    games.sort();
+    let key_of = |c: &String| {
+        records
+            .iter()
+            .find(|r| column_of(r) == *c)
+            .map(column_key)
+            .unwrap_or((usize::MAX, 0))
+    };
+    columns.sort_by(|a, b| key_of(a).cmp(&key_of(b)).then_with(|| a.cmp(b)));
     // values[game][column] = (seed, value) pairs
     let values = |g: &str, c: &str| -> Vec<(u64, f64)> {
         records
@@ -309,30 +346,64 @@ mod tests {
             rec("pong", "st-dim", 1, 0.5),
         ];
         let t = aggregate_runs(&recs).unwrap();
-        assert_eq!(t.f1.columns, vec!["dim-ua (4x4096)", "st-dim"]);
-        assert_eq!(t.f1.rows[0].game, "pong");
+        // Paper layout: baselines before DIM-UA, games alphabetical.
+        assert_eq!(t.f1.columns, vec!["st-dim", "dim-ua (4x4096)"]);
+        assert_eq!(t.f1.rows[0].game, "boxing");
+        assert_eq!(t.f1.rows[1].game, "pong");
         // pong dim-ua: mean 0.7, population std 0.1
-        let c = t.f1.rows[0].cells[0].unwrap();
+        let c = t.f1.rows[1].cells[1].unwrap();
         assert!((c.mean - 0.7).abs() < 1e-12 && (c.std.unwrap() - 0.1).abs() < 1e-12);
         // boxing st-dim: no run
-        assert!(t.f1.rows[1].cells[1].is_none());
+        assert!(t.f1.rows[0].cells[0].is_none());
         // Mean row dim-ua: games 0.7 and 0.3 -> 0.5; seeds: s1 (0.8+0.4)/2 = 0.6,
         // s2 (0.6+0.2)/2 = 0.4 -> std 0.1.
-        let m = t.f1.mean[0].unwrap();
+        let m = t.f1.mean[1].unwrap();
         assert!((m.mean - 0.5).abs() < 1e-12 && (m.std.unwrap() - 0.1).abs() < 1e-12);
         assert_eq!(m.n, 2);
         // acc table = f1 + 0.1
-        assert!((t.acc.mean[0].unwrap().mean - 0.6).abs() < 1e-12);
+        assert!((t.acc.mean[1].unwrap().mean - 0.6).abs() < 1e-12);
         let md = t.to_markdown();
-        assert!(md.contains("| pong | 0.70 ± 0.10 | 0.50 ± 0.00 |"), "{md}");
-        assert!(md.contains("| boxing | 0.30 ± 0.10 | – |"), "{md}");
+        assert!(md.contains("| pong | 0.50 ± 0.00 | 0.70 ± 0.10 |"), "{md}");
+        assert!(md.contains("| boxing | – | 0.30 ± 0.10 |"), "{md}");
         assert!(
-            md.contains("| **Mean** | 0.50 ± 0.10 | 0.50 ± 0.00 |"),
+            md.contains("| **Mean** | 0.50 ± 0.00 | 0.50 ± 0.10 |"),
             "{md}"
         );
         let json = serde_json::to_value(&t).unwrap();
-        assert_eq!(json["f1"]["columns"][1], "st-dim");
+        assert_eq!(json["f1"]["columns"][0], "st-dim");
         assert!(aggregate_runs(&[]).is_err());
+    }
+
+    #[test]
+    fn columns_follow_the_papers_order_whatever_the_run_order() {
+        let with_units = |method: &str, units: &str| RunRecord {
+            units: Some(units.to_string()),
+            ..rec("pong", method, 1, 0.5)
+        };
+        let recs = vec![
+            with_units("dim-ua", "4x4096"),
+            with_units("st-dim", "1x16384"),
+            with_units("plus-mmd", "4x512"),
+            rec("pong", "majority", 1, 0.1),
+            with_units("random-cnn", "1x256"),
+            with_units("something-new", "1x8"),
+            with_units("st-dim", "1x256"),
+            with_units("minus-ua", "4x512"),
+        ];
+        let t = aggregate_runs(&recs).unwrap();
+        assert_eq!(
+            t.f1.columns,
+            vec![
+                "majority",
+                "random-cnn (1x256)",
+                "st-dim (1x256)",
+                "st-dim (1x16384)",
+                "minus-ua (4x512)",
+                "plus-mmd (4x512)",
+                "dim-ua (4x4096)",
+                "something-new (1x8)",
+            ]
+        );
     }
 
     #[test]
