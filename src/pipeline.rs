@@ -202,6 +202,9 @@ impl ProbeSet {
         let mut parts = Vec::new();
         let mut buf = Vec::with_capacity(ENCODE_BATCH * frame_bytes);
         for chunk in slots.chunks(ENCODE_BATCH) {
+            if progress::interrupted() {
+                bail!("interrupted while computing probe features");
+            }
             buf.clear();
             self.store.gather_frames(chunk, &mut buf);
             let frames = Tensor::from_slice(&buf).view([
@@ -281,10 +284,25 @@ pub fn probe(
                 sampling: Sampling::Episodes(set.episode_ids(Split::Train)),
                 val_sampling: Sampling::Episodes(set.episode_ids(Split::Val)),
             };
-            let bar = progress::spinner("probes");
-            let run = dimua_probe::train_probes(&data, config)?;
+            let bar = progress::bar(config.epochs as u64, "probes", "epochs");
+            let mut observer = |e: &dimua_probe::ProbeEpoch| {
+                bar.set_position(e.epoch as u64 + 1);
+                bar.set_prefix(format!(
+                    "{}/{} labels training, mean val acc {:.3}",
+                    e.active, e.labels, e.mean_val_acc
+                ));
+                if progress::interrupted() {
+                    dimua_probe::ProbeControl::Stop
+                } else {
+                    dimua_probe::ProbeControl::Continue
+                }
+            };
+            let run = dimua_probe::train_probes_observed(&data, config, &mut observer);
             bar.finish_and_clear();
-            run.result
+            if progress::interrupted() {
+                bail!("interrupted while training the probes: no probe.json or report.md written");
+            }
+            run?.result
         }
     };
     Ok(ProbeOutcome {

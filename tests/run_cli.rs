@@ -339,3 +339,67 @@ fn config_show_and_sweep_job_files() {
     let sbatch = std::fs::read_to_string(jobs.join("sweep.sbatch")).unwrap();
     assert!(sbatch.contains("#SBATCH --array=0-11"), "{sbatch}");
 }
+
+#[test]
+fn ctrl_c_while_probing_stops_promptly_and_writes_no_probe_results() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    // Probes that would train for a million epochs: only Ctrl-C ends this run.
+    let config = tmp.path().join("endless-probes.toml");
+    std::fs::write(
+        &config,
+        "game = \"pong\"\nmethod = \"random-cnn\"\nunits = 32\nseed = 1\ndevice = \"cpu\"\n\
+         frames = 1000\nprobe_frames = 1500\n\n[probe]\nepochs = 1000000\npatience = 1000000\n",
+    )
+    .unwrap();
+    let dir = tmp.path().join("run");
+    let mut child = dimua()
+        .args(["run", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&dir)
+        .env("DIMUA_LOG", "dimua_probe=debug")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Drain stderr on a thread (a full pipe would block the child) and say when the first
+    // probe epoch has finished.
+    let stderr = child.stderr.take().unwrap();
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+    let drain = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("probe epoch") {
+                let _ = seen_tx.send(());
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    seen_rx
+        .recv_timeout(std::time::Duration::from_secs(300))
+        .expect("no probe epoch within 5 minutes");
+    let sent = std::time::Instant::now();
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let status = child.wait().unwrap();
+    let stderr = drain.join().unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        sent.elapsed() < std::time::Duration::from_secs(30),
+        "took {:?} to stop",
+        sent.elapsed()
+    );
+    assert!(
+        stderr.contains("interrupted while training the probes"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!dir.join("probe.json").exists());
+    assert!(!dir.join("report.md").exists());
+    // What was finished before Ctrl-C is complete and still usable.
+    assert!(dir.join("encoder.safetensors").exists());
+}

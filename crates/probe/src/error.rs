@@ -121,6 +121,16 @@ pub enum ProbeError {
         /// The known names, comma-separated.
         known: String,
     },
+    /// The epoch observer of [`crate::train_probes_observed`] asked to stop (e.g. Ctrl-C).
+    #[error(
+        "probe training stopped after epoch {epochs_done} of {max_epochs} at the caller's request"
+    )]
+    Stopped {
+        /// Epochs completed.
+        epochs_done: usize,
+        /// The configured maximum.
+        max_epochs: usize,
+    },
     /// The training loss of a probe became NaN or infinite.
     #[error("non-finite training loss ({value}) for label {label:?} in epoch {epoch}")]
     NonFiniteLoss {

@@ -39,7 +39,10 @@ pub use error::{ProbeError, Result};
 pub use majority::{majority_baseline, majority_values};
 pub use metrics::{accuracy, score, weighted_f1, LabelTraining, ProbeResult, Score};
 pub use ordered::OrderedMap;
-pub use probe::{train_probes, LinearProbes, ProbeConfig, ProbeRun, NUM_CLASSES};
+pub use probe::{
+    train_probes, train_probes_observed, LinearProbes, ProbeConfig, ProbeControl, ProbeEpoch,
+    ProbeRun, NUM_CLASSES,
+};
 pub use reference::train_probes_one_by_one;
 pub use report::{aggregate_runs, result_markdown, MeanStd, RunRecord, RunTables, Table};
 pub use sampling::Sampling;

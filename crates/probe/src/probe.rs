@@ -444,13 +444,52 @@ fn index_tensor(idx: &[usize], device: Device) -> Result<Tensor> {
 /// else f32. Init: PyTorch's default Linear init, U(−1/√D, 1/√D), from a ChaCha8 stream per
 /// label seeded by `config.seed` (thread-safe, same on every device).
 pub fn train_probes(data: &ProbeData<'_>, config: &ProbeConfig) -> Result<ProbeRun> {
+    train_probes_observed(data, config, &mut |_| ProbeControl::Continue)
+}
+
+/// What [`train_probes_observed`] reports after every epoch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProbeEpoch {
+    /// 0-based epoch just finished.
+    pub epoch: usize,
+    /// The configured maximum number of epochs.
+    pub max_epochs: usize,
+    /// Labels still training after this epoch (early-stopped ones excluded).
+    pub active: usize,
+    /// All labels.
+    pub labels: usize,
+    /// Mean validation accuracy this epoch over the labels that trained in it.
+    pub mean_val_acc: f64,
+}
+
+/// The observer's answer: keep training or stop now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeControl {
+    /// Go on.
+    Continue,
+    /// Stop: training returns [`ProbeError::Stopped`] (nothing is scored).
+    Stop,
+}
+
+/// [`train_probes`] with `observer` called after every epoch (progress display, Ctrl-C):
+/// [`ProbeControl::Stop`] ends training with [`ProbeError::Stopped`].
+pub fn train_probes_observed(
+    data: &ProbeData<'_>,
+    config: &ProbeConfig,
+    observer: &mut dyn FnMut(&ProbeEpoch) -> ProbeControl,
+) -> Result<ProbeRun> {
     config.validate()?;
     let p = prepare(data)?;
     check_train(&p, config)?;
-    tch::no_grad(|| train_batched(data, &p, config))
+    tch::no_grad(|| train_batched(data, &p, config, observer))
 }
 
-fn train_batched(data: &ProbeData<'_>, p: &Prepared, config: &ProbeConfig) -> Result<ProbeRun> {
+fn train_batched(
+    data: &ProbeData<'_>,
+    p: &Prepared,
+    config: &ProbeConfig,
+    observer: &mut dyn FnMut(&ProbeEpoch) -> ProbeControl,
+) -> Result<ProbeRun> {
     let (d, c, bs) = (p.d as i64, NUM_CLASSES, config.batch_size as i64);
     let n_batches = p.n_train() / config.batch_size;
     let mut val_frames = ValFrames::new(data, p, config)?;
@@ -535,13 +574,26 @@ fn train_batched(data: &ProbeData<'_>, p: &Prepared, config: &ProbeConfig) -> Re
                 keep.push(j);
             }
         }
+        let report = ProbeEpoch {
+            epoch,
+            max_epochs: config.epochs,
+            active: keep.len(),
+            labels: p.k,
+            mean_val_acc: correct.iter().sum::<i64>() as f64 / (n_val * active.len() as f64),
+        };
         tracing::debug!(
             epoch,
             active = active.len(),
             stopped = stopped.len(),
-            mean_val_acc = correct.iter().sum::<i64>() as f64 / (n_val * active.len() as f64),
+            mean_val_acc = report.mean_val_acc,
             "probe epoch"
         );
+        if observer(&report) == ProbeControl::Stop {
+            return Err(ProbeError::Stopped {
+                epochs_done: epoch + 1,
+                max_epochs: config.epochs,
+            });
+        }
         let copy_out = |js: &[usize], w: &Tensor, b: &Tensor| -> Result<()> {
             if js.is_empty() {
                 return Ok(());

@@ -2,8 +2,9 @@
 //! restore, input errors, and the batched-vs-one-by-one speed ratio.
 
 use dimua_probe::{
-    bench_probes, synthetic_problem, train_probes, train_probes_one_by_one, BenchConfig, LabelSpec,
-    ProbeConfig, ProbeData, ProbeError, Sampling, Split, SyntheticProblem, SyntheticSpec,
+    bench_probes, synthetic_problem, train_probes, train_probes_observed, train_probes_one_by_one,
+    BenchConfig, LabelSpec, ProbeConfig, ProbeControl, ProbeData, ProbeError, Sampling, Split,
+    SyntheticProblem, SyntheticSpec,
 };
 use tch::{Device, Kind, Tensor};
 
@@ -420,4 +421,54 @@ fn batched_is_faster_than_one_by_one() {
     println!("{}", serde_json::to_string_pretty(&r).unwrap());
     assert!(r.speedup > 1.0, "batched not faster: {r:?}");
     assert!(r.prediction_agreement > 0.99);
+}
+
+#[test]
+fn observer_sees_every_epoch_and_can_stop_training() {
+    let (s, cfg) = early_stopping_case();
+    let data = s.data(Sampling::Uniform);
+    // Observing changes nothing: same epochs as training runs, same probes.
+    let mut seen = Vec::new();
+    let observed = train_probes_observed(&data, &cfg, &mut |e| {
+        seen.push(*e);
+        ProbeControl::Continue
+    })
+    .unwrap();
+    let plain = train_probes(&data, &cfg).unwrap();
+    assert_eq!(
+        max_abs_diff(observed.probes.weight(), plain.probes.weight()),
+        0.0
+    );
+    let epochs_run = observed
+        .result
+        .training
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|(_, t)| t.epochs)
+        .max()
+        .unwrap();
+    assert_eq!(seen.len(), epochs_run);
+    for (i, e) in seen.iter().enumerate() {
+        assert_eq!((e.epoch, e.max_epochs, e.labels), (i, cfg.epochs, 4));
+        assert!((0.0..=1.0).contains(&e.mean_val_acc));
+    }
+    assert!(seen.windows(2).all(|w| w[1].active <= w[0].active));
+    // Stop after the second epoch: an error saying so, not a scored result.
+    let mut calls = 0;
+    let stopped = train_probes_observed(&data, &cfg, &mut |_| {
+        calls += 1;
+        if calls == 2 {
+            ProbeControl::Stop
+        } else {
+            ProbeControl::Continue
+        }
+    });
+    match stopped {
+        Err(ProbeError::Stopped {
+            epochs_done: 2,
+            max_epochs: 12,
+        }) => {}
+        other => panic!("expected Stopped after 2 epochs, got {other:?}"),
+    }
 }
