@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::Args;
 use dimua_atari::Game;
-use dimua_model::{Encoder, EncoderSpec, FrameShape, Method};
+use dimua_model::{Encoder, FrameShape, Method};
 
 use super::collect::default_threads;
 use super::roms::RomArgs;
@@ -275,10 +275,8 @@ fn make_encoder(
 ) -> anyhow::Result<()> {
     let shape = plan.frame_shape(rom)?;
     if method == Method::RandomCnn {
-        tch::manual_seed(plan.config.seed as i64);
-        let spec = EncoderSpec::new(shape, plan.heads, plan.units)?;
-        let encoder = Encoder::new(spec, method, Some(plan.game.name.to_string()), plan.device)?;
-        encoder.save(dir.join("encoder.safetensors"))?;
+        // The same seeded weights `dimua train --method random-cnn` writes, no data needed.
+        dimua_train::export_initial_encoder(shape, &plan.train_config(method), dir)?;
         return Ok(());
     }
     let (store, collection) = crate::commands::train::streaming_store(plan, rom.clone())?;

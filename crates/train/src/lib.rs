@@ -33,6 +33,6 @@ pub use dimua_model::{parse_device, Method};
 pub use error::TrainError;
 pub use metrics::{EpochMetrics, LossMeans};
 pub use trainer::{
-    checkpoint_weights, resume, train, Control, ProgressEvent, ProgressFn, StopReason, TrainReport,
-    Trainer, METRICS_FILE,
+    checkpoint_weights, export_initial_encoder, resume, train, Control, ProgressEvent, ProgressFn,
+    StopReason, TrainReport, Trainer, METRICS_FILE,
 };

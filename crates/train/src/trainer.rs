@@ -165,6 +165,29 @@ pub fn resume(
     Trainer::resume(store, frame_shape, config, run_dir)?.run(progress)
 }
 
+/// Writes the untrained encoder of `config` to `run_dir` (`encoder.safetensors` +
+/// `encoder.json`) without any data: exactly the weights [`train`] starts from, which is what
+/// it exports for `random-cnn`. Returns the weights' path.
+pub fn export_initial_encoder(
+    frame_shape: FrameShape,
+    config: &TrainConfig,
+    run_dir: &Path,
+) -> Result<PathBuf, TrainError> {
+    let spec = config.validate(frame_shape)?;
+    let device = parse_device(&config.device)?;
+    let learner = Learner::new(
+        &spec,
+        config.method,
+        device,
+        config.lr,
+        config.adam_eps,
+        WeightInit::Seeded(mix(config.seed, 0, 0)),
+    )?;
+    let meta = EncoderMeta::new(&spec, config.method, config.game.clone())?;
+    fs::create_dir_all(run_dir).map_err(io_err(run_dir))?;
+    Ok(export_encoder_tensors(&learner.named_params(), &meta, run_dir)?.0)
+}
+
 /// splitmix64: derives independent seeds from the run seed.
 pub(crate) fn mix(seed: u64, a: u64, b: u64) -> u64 {
     let mut z =
