@@ -403,3 +403,55 @@ fn ctrl_c_while_probing_stops_promptly_and_writes_no_probe_results() {
     // What was finished before Ctrl-C is complete and still usable.
     assert!(dir.join("encoder.safetensors").exists());
 }
+
+#[test]
+fn random_cnn_from_run_and_from_train_is_the_same_seeded_encoder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let via_run = tmp.path().join("run");
+    run_tiny("random-cnn", &via_run);
+    let via_train = tmp.path().join("train");
+    ok(dimua()
+        .args([
+            "train",
+            "--method",
+            "random-cnn",
+            "--game",
+            "pong",
+            "--units",
+            "32",
+            "--seed",
+            "1",
+            "--frames",
+            "500",
+            "--device",
+            "cpu",
+            "--out",
+        ])
+        .arg(&via_train)
+        .output()
+        .unwrap());
+    let bytes = |dir: &Path| std::fs::read(dir.join("encoder.safetensors")).unwrap();
+    assert!(
+        bytes(&via_run) == bytes(&via_train),
+        "random-cnn encoders differ"
+    );
+    let other_seed = tmp.path().join("other");
+    ok(dimua()
+        .args([
+            "train",
+            "--method",
+            "random-cnn",
+            "--game",
+            "pong",
+            "--units",
+            "32",
+        ])
+        .args(["--seed", "2", "--frames", "500", "--device", "cpu", "--out"])
+        .arg(&other_seed)
+        .output()
+        .unwrap());
+    assert!(
+        bytes(&via_run) != bytes(&other_seed),
+        "the seed must change the weights"
+    );
+}
