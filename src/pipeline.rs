@@ -248,11 +248,15 @@ pub fn probe(
     );
     let (ytr, yva, yte) = (set.labels(&train), set.labels(&val), set.labels(&test));
     let result = match encoder {
-        None => dimua_probe::majority_baseline(&ytr, &yte, &specs)?,
+        None => {
+            progress::stage("majority baseline");
+            dimua_probe::majority_baseline(&ytr, &yte, &specs)?
+        }
         Some(encoder) => {
             if let Some(shape_err) = shape_mismatch(encoder, set) {
                 bail!(shape_err);
             }
+            progress::stage("encoder features (once per probe frame)");
             let bar = progress::spinner("features");
             let (xtr, xva, xte) = (
                 set.features(encoder, &train)?.to_device(device),
@@ -284,6 +288,7 @@ pub fn probe(
                 sampling: Sampling::Episodes(set.episode_ids(Split::Train)),
                 val_sampling: Sampling::Episodes(set.episode_ids(Split::Val)),
             };
+            progress::stage("linear probes (all labels at once)");
             let bar = progress::bar(config.epochs as u64, "probes", "epochs");
             let mut observer = |e: &dimua_probe::ProbeEpoch| {
                 bar.set_position(e.epoch as u64 + 1);
@@ -355,6 +360,6 @@ pub fn plot_run(dir: &Path) {
             files.len(),
             dir.join("plots").display()
         ),
-        Err(e) => eprintln!("warning: no plots for {}: {e}", dir.display()),
+        Err(e) => progress::note(&format!("warning: no plots for {}: {e}", dir.display())),
     }
 }

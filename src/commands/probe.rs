@@ -118,9 +118,14 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
     if let Some(e) = args.epochs {
         config.epochs = e;
     }
+    let stages = crate::progress::Stages::new("dimua probe", 3);
     let set = match &args.dataset {
-        Some(dir) => ProbeSet::from_dataset(dir, game)?,
+        Some(dir) => {
+            crate::progress::stage("probe data (from the dataset)");
+            ProbeSet::from_dataset(dir, game)?
+        }
         None => {
+            crate::progress::stage("probe data (separately seeded collection)");
             let rom = args.rom.load(game)?;
             let frames = args
                 .probe_frames
@@ -158,6 +163,7 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
         }
     }
     pipeline::plot_run(&out);
+    drop(stages);
     println!(
         "{title}: across-categories F1 {:.3} acc {:.3} -> {}",
         outcome.result.across_categories_f1.unwrap_or(f64::NAN),

@@ -13,6 +13,7 @@ use super::collect::default_threads;
 use super::roms::RomArgs;
 use crate::config::{RunConfig, EMBEDDED_DEFAULT};
 use crate::pipeline::{self, PROBE_SEED_OFFSET};
+use crate::progress;
 
 /// The pretraining flags shared by `dimua run` and `dimua train`; each overrides the same
 /// field of the config file.
@@ -312,9 +313,21 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         plan.device,
         args.out.display()
     );
+    let stages = progress::Stages::new(
+        "dimua run",
+        match plan.method {
+            RunMethod::Majority => 2,
+            RunMethod::Encoder(_) => 4,
+        },
+    );
     let encoder = match plan.method {
         RunMethod::Majority => None,
         RunMethod::Encoder(method) => {
+            progress::stage(if method == Method::RandomCnn {
+                "random encoder (no pretraining)"
+            } else {
+                "pretraining (collection streamed into the trainer)"
+            });
             make_encoder(&plan, method, &rom, &args.out)?;
             Some(Encoder::load_on(
                 args.out.join("encoder.safetensors"),
@@ -322,6 +335,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             )?)
         }
     };
+    progress::stage("probe data (separately seeded collection)");
     let set = pipeline::collect_probe_set(
         plan.game,
         &rom,
@@ -350,6 +364,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     );
     pipeline::write_probe_outputs(&args.out, &outcome, &title)?;
     pipeline::plot_run(&args.out);
+    drop(stages);
     let r = &outcome.result;
     println!(
         "{}: across-categories F1 {:.3} acc {:.3}, overall F1 {:.3} acc {:.3} over {} labels -> {}",

@@ -107,7 +107,7 @@ pub fn train_streaming(
             dir.display()
         );
     }
-    eprintln!(
+    progress::note(&format!(
         "trained {} epochs ({} steps, {:.2} steps/s) on {}, best val loss {} -> {}",
         report.epochs_completed,
         report.global_step,
@@ -117,7 +117,7 @@ pub fn train_streaming(
             .best_val_loss
             .map_or("n/a".to_string(), |v| format!("{v:.4}")),
         report.encoder_path.display()
-    );
+    ));
     Ok(report)
 }
 
