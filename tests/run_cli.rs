@@ -409,47 +409,24 @@ fn random_cnn_from_run_and_from_train_is_the_same_seeded_encoder() {
     let tmp = tempfile::tempdir().unwrap();
     let via_run = tmp.path().join("run");
     run_tiny("random-cnn", &via_run);
+    let random_cnn = |seed: &str, out: &Path| {
+        ok(dimua()
+            .args(["train", "--method", "random-cnn", "--game", "pong"])
+            .args(["--units", "32", "--frames", "500", "--device", "cpu"])
+            .args(["--seed", seed, "--out"])
+            .arg(out)
+            .output()
+            .unwrap())
+    };
     let via_train = tmp.path().join("train");
-    ok(dimua()
-        .args([
-            "train",
-            "--method",
-            "random-cnn",
-            "--game",
-            "pong",
-            "--units",
-            "32",
-            "--seed",
-            "1",
-            "--frames",
-            "500",
-            "--device",
-            "cpu",
-            "--out",
-        ])
-        .arg(&via_train)
-        .output()
-        .unwrap());
+    random_cnn("1", &via_train);
     let bytes = |dir: &Path| std::fs::read(dir.join("encoder.safetensors")).unwrap();
     assert!(
         bytes(&via_run) == bytes(&via_train),
         "random-cnn encoders differ"
     );
     let other_seed = tmp.path().join("other");
-    ok(dimua()
-        .args([
-            "train",
-            "--method",
-            "random-cnn",
-            "--game",
-            "pong",
-            "--units",
-            "32",
-        ])
-        .args(["--seed", "2", "--frames", "500", "--device", "cpu", "--out"])
-        .arg(&other_seed)
-        .output()
-        .unwrap());
+    random_cnn("2", &other_seed);
     assert!(
         bytes(&via_run) != bytes(&other_seed),
         "the seed must change the weights"

@@ -174,18 +174,22 @@ pub fn export_initial_encoder(
     run_dir: &Path,
 ) -> Result<PathBuf, TrainError> {
     let spec = config.validate(frame_shape)?;
-    let device = parse_device(&config.device)?;
-    let learner = Learner::new(
-        &spec,
-        config.method,
-        device,
-        config.lr,
-        config.adam_eps,
-        WeightInit::Seeded(mix(config.seed, 0, 0)),
-    )?;
+    let learner = initial_learner(&spec, config)?;
     let meta = EncoderMeta::new(&spec, config.method, config.game.clone())?;
     fs::create_dir_all(run_dir).map_err(io_err(run_dir))?;
     Ok(export_encoder_tensors(&learner.named_params(), &meta, run_dir)?.0)
+}
+
+/// The model and optimiser a fresh run of `config` starts from (seeded, any device).
+fn initial_learner(spec: &EncoderSpec, config: &TrainConfig) -> Result<Learner, TrainError> {
+    Learner::new(
+        spec,
+        config.method,
+        parse_device(&config.device)?,
+        config.lr,
+        config.adam_eps,
+        WeightInit::Seeded(mix(config.seed, 0, 0)),
+    )
 }
 
 /// splitmix64: derives independent seeds from the run seed.
@@ -334,14 +338,7 @@ impl Trainer {
             });
         }
         let device = parse_device(&config.device)?;
-        let learner = Learner::new(
-            &spec,
-            config.method,
-            device,
-            config.lr,
-            config.adam_eps,
-            WeightInit::Seeded(mix(config.seed, 0, 0)),
-        )?;
+        let learner = initial_learner(&spec, &config)?;
         let source = PairSource::new(store, frame_shape, config.min_episode_len, device)?;
         let encoder_meta = EncoderMeta::new(&spec, config.method, config.game.clone())?;
         Ok(Trainer {
