@@ -264,6 +264,16 @@ pub fn probe(
                 set.features(encoder, &test)?.to_device(device),
             );
             bar.finish_and_clear();
+            for (split, x) in [("train", &xtr), ("val", &xva), ("test", &xte)] {
+                let bad = x.isfinite().logical_not().sum(Kind::Int64).int64_value(&[]);
+                if bad > 0 {
+                    bail!(
+                        "the encoder produced {bad} non-finite (NaN or infinite) feature values on \
+                         the probe {split} frames: its weights are corrupt or its training \
+                         diverged; re-train it or use another encoder"
+                    );
+                }
+            }
             let (xtr, xva, xte) = if standardize {
                 // Per-dimension z-score with the probe-train statistics: the same linear
                 // probes can express the same functions, but Adam at lr 3e-4 no longer has to

@@ -432,3 +432,29 @@ fn random_cnn_from_run_and_from_train_is_the_same_seeded_encoder() {
         "the seed must change the weights"
     );
 }
+
+#[test]
+fn an_encoder_with_nan_weights_is_refused_before_probing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    run_tiny("random-cnn", &run);
+    // Poison every float weight with NaN (as a diverged or corrupted encoder would be).
+    let weights = run.join("encoder.safetensors");
+    let poisoned: Vec<(String, tch::Tensor)> = tch::Tensor::read_safetensors(&weights)
+        .unwrap()
+        .into_iter()
+        .map(|(name, t)| (name, t.fill(f64::NAN)))
+        .collect();
+    tch::Tensor::write_safetensors(&poisoned, &weights).unwrap();
+    let err = fails(
+        dimua()
+            .args(["probe", "--run"])
+            .arg(&run)
+            .args(["--out"])
+            .arg(tmp.path().join("probe"))
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("non-finite"), "{err}");
+    assert!(!tmp.path().join("probe/probe.json").exists());
+}
