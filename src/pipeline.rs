@@ -297,6 +297,7 @@ pub fn probe(
                 labels: &specs,
                 sampling: Sampling::Episodes(set.episode_ids(Split::Train)),
                 val_sampling: Sampling::Episodes(set.episode_ids(Split::Val)),
+                test_sampling: Sampling::Episodes(set.episode_ids(Split::Test)),
             };
             progress::stage("linear probes (all labels at once)");
             let bar = progress::bar(config.epochs as u64, "probes", "epochs");

@@ -218,6 +218,7 @@ fn bench_inner(config: &BenchConfig, device: Device) -> Result<BenchReport> {
         labels: &prob.specs,
         sampling: Sampling::Uniform,
         val_sampling: Sampling::Uniform,
+        test_sampling: Sampling::Uniform,
     };
     let pc = ProbeConfig {
         epochs: config.epochs,
@@ -239,6 +240,7 @@ fn bench_inner(config: &BenchConfig, device: Device) -> Result<BenchReport> {
         labels: &prob.specs[..warm_k as usize],
         sampling: Sampling::Uniform,
         val_sampling: Sampling::Uniform,
+        test_sampling: Sampling::Uniform,
     };
     let warm_cfg = ProbeConfig {
         epochs: 1,

@@ -32,7 +32,8 @@ pub struct ProbeData<'a> {
     /// Validation split (drives early stopping and LR decay): every frame once per epoch, or
     /// resampled batches with [`crate::ProbeConfig::val_resample`].
     pub val: Split<'a>,
-    /// Test split (every frame scored exactly once).
+    /// Test split (every frame scored exactly once, or resampled batches with
+    /// [`crate::ProbeConfig::test_resample`]).
     pub test: Split<'a>,
     /// Names and categories of the K label columns.
     pub labels: &'a [LabelSpec],
@@ -41,6 +42,9 @@ pub struct ProbeData<'a> {
     /// How validation frames are drawn when [`crate::ProbeConfig::val_resample`] is on
     /// (ignored otherwise); `Sampling::Episodes` with the val episode ids is the reference.
     pub val_sampling: Sampling,
+    /// How test frames are drawn when [`crate::ProbeConfig::test_resample`] is on (ignored
+    /// otherwise); `Sampling::Episodes` with the test episode ids is the reference.
+    pub test_sampling: Sampling,
 }
 
 /// Validated inputs on one device: float features of one kind and i64 labels.

@@ -19,17 +19,19 @@ pub enum ProbeError {
         /// Frames in the train split.
         n_train: usize,
     },
-    /// `val_resample` draws whole batches from the val split, and not one fits.
+    /// `val_resample`/`test_resample` draw whole batches from a split, and not one fits.
     #[error(
-        "val_resample needs at least one batch of validation frames, but the val split has \
-         {n_val} and the batch size is {batch_size}: collect more probe frames or turn \
-         val_resample off"
+        "{split}_resample needs at least one batch of {split} frames, but the {split} split \
+         has {n} and the batch size is {batch_size}: collect more probe frames or turn \
+         {split}_resample off"
     )]
-    ValSmallerThanBatch {
+    SplitSmallerThanBatch {
+        /// `val` or `test`.
+        split: &'static str,
         /// Configured batch size.
         batch_size: usize,
-        /// Frames in the val split.
-        n_val: usize,
+        /// Frames in the split.
+        n: usize,
     },
     /// Splits disagree on the number of labels K (label columns).
     #[error("label count mismatch: {split} has {found} label columns, expected {expected}")]

@@ -17,7 +17,7 @@ use crate::data::{prepare, Prepared, ProbeData};
 use crate::error::{ProbeError, Result};
 use crate::metrics::{LabelTraining, ProbeResult};
 use crate::ordered::OrderedMap;
-use crate::sampling::BatchSampler;
+use crate::sampling::{BatchSampler, Sampling};
 use crate::schedule::{EarlyStopper, Plateau};
 
 /// Classes per probe: every raw RAM byte value (AtariARI passes `num_classes=256`).
@@ -28,6 +28,9 @@ const INIT_SALT: u64 = 0x5052_4f42_4549_4e49;
 
 /// Mixed into the seed for the resampled-validation stream (`val_resample`).
 const VAL_SALT: u64 = 0x5052_4f42_4556_414c;
+
+/// Mixed into the seed for the resampled-test stream (`test_resample`).
+const TEST_SALT: u64 = 0x5052_4f42_4554_5354;
 
 /// Probe hyper-parameters; defaults are AtariARI's (`--probe-lr 3e-4`, batch 64, 100 epochs,
 /// patience 15, `ReduceLROnPlateau(max, 0.2, 5, min_lr=1e-5)`, Adam eps 1e-5).
@@ -63,6 +66,10 @@ pub struct ProbeConfig {
     /// by `ProbeData::val_sampling` (a seeded stream of its own), accuracy = mean over the
     /// drawn frames (= the mean of the per-batch accuracies). Off: every val frame once.
     pub val_resample: bool,
+    /// Score the test metrics as AtariARI does: on ⌊N_test/B⌋·B frames drawn with replacement
+    /// by `ProbeData::test_sampling` (a seeded stream of its own; episode-uniform sampling
+    /// over-weights short episodes). Off: every test frame exactly once.
+    pub test_resample: bool,
 }
 
 impl Default for ProbeConfig {
@@ -81,6 +88,7 @@ impl Default for ProbeConfig {
             restore_best: true,
             eval_chunk: 2048,
             val_resample: false,
+            test_resample: false,
         }
     }
 }
@@ -267,42 +275,69 @@ pub(crate) fn check_train(p: &Prepared, config: &ProbeConfig) -> Result<()> {
             n_train: p.n_train(),
         });
     }
-    let n_val = p.val_x.size()[0] as usize;
-    if config.val_resample && config.batch_size > n_val {
-        return Err(ProbeError::ValSmallerThanBatch {
-            batch_size: config.batch_size,
-            n_val,
-        });
+    let resampled = [
+        ("val", config.val_resample, &p.val_x),
+        ("test", config.test_resample, &p.test_x),
+    ];
+    for (split, on, x) in resampled {
+        let n = x.size()[0] as usize;
+        if on && config.batch_size > n {
+            return Err(ProbeError::SplitSmallerThanBatch {
+                split,
+                batch_size: config.batch_size,
+                n,
+            });
+        }
     }
     Ok(())
 }
 
-/// Which validation frames score each epoch: all of them once, or (`val_resample`) the
-/// reference's ⌊N_val/B⌋ resampled batches. Both training paths build one from the same seed,
-/// so they draw the same frames in the same epoch.
-pub(crate) struct ValFrames {
+/// Which frames of an evaluation split score: all of them once, or the reference's ⌊N/B⌋
+/// batches resampled with replacement (`val_resample`, `test_resample`). Both training paths
+/// build them from the same seed, so they draw the same frames in the same epoch.
+pub(crate) struct EvalFrames {
     resample: Option<(BatchSampler, usize)>,
     batch_size: usize,
     device: Device,
 }
 
-impl ValFrames {
-    pub(crate) fn new(data: &ProbeData<'_>, p: &Prepared, config: &ProbeConfig) -> Result<Self> {
-        let n_val = p.val_x.size()[0] as usize;
-        let resample = if config.val_resample {
-            let s = BatchSampler::new(n_val, &data.val_sampling, config.seed ^ VAL_SALT)?;
-            Some((s, n_val / config.batch_size))
+impl EvalFrames {
+    fn new(
+        n: usize,
+        sampling: &Sampling,
+        resample: bool,
+        salt: u64,
+        config: &ProbeConfig,
+        device: Device,
+    ) -> Result<Self> {
+        let resample = if resample {
+            let s = BatchSampler::new(n, sampling, config.seed ^ salt)?;
+            Some((s, n / config.batch_size))
         } else {
             None
         };
-        Ok(ValFrames {
+        Ok(EvalFrames {
             resample,
             batch_size: config.batch_size,
-            device: p.device,
+            device,
         })
     }
 
-    /// This epoch's val rows of `x` `[N_val, D]` and `y` `[N_val, ·]`, and how many there are.
+    /// The validation frames (`val_resample`, `data.val_sampling`).
+    pub(crate) fn val(data: &ProbeData<'_>, p: &Prepared, config: &ProbeConfig) -> Result<Self> {
+        let n = p.val_x.size()[0] as usize;
+        let on = config.val_resample;
+        EvalFrames::new(n, &data.val_sampling, on, VAL_SALT, config, p.device)
+    }
+
+    /// The test frames (`test_resample`, `data.test_sampling`).
+    pub(crate) fn test(data: &ProbeData<'_>, p: &Prepared, config: &ProbeConfig) -> Result<Self> {
+        let n = p.test_x.size()[0] as usize;
+        let on = config.test_resample;
+        EvalFrames::new(n, &data.test_sampling, on, TEST_SALT, config, p.device)
+    }
+
+    /// The next draw's rows of `x` `[N, D]` and `y` `[N, ·]`, and how many there are.
     pub(crate) fn next(&mut self, x: &Tensor, y: &Tensor) -> Result<(Tensor, Tensor, f64)> {
         match &mut self.resample {
             None => Ok((x.shallow_clone(), y.shallow_clone(), x.size()[0] as f64)),
@@ -398,9 +433,10 @@ pub(crate) fn finish(
         bias,
         names: data.labels.iter().map(|s| s.name.clone()).collect(),
     };
-    let pred = probes.predict_chunked(&p.test_x, config.eval_chunk)?;
+    let (test_x, test_y, _) = EvalFrames::test(data, p, config)?.next(&p.test_x, &p.test_y)?;
+    let pred = probes.predict_chunked(&test_x, config.eval_chunk)?;
     let pred = Vec::<i64>::try_from(&pred.f_reshape([-1])?)?;
-    let truth = Vec::<i64>::try_from(&p.test_y.f_reshape([-1])?)?;
+    let truth = Vec::<i64>::try_from(&test_y.f_reshape([-1])?)?;
     let mut result = ProbeResult::from_predictions(data.labels, &truth, &pred)?;
     result.training = Some(
         data.labels
@@ -492,7 +528,7 @@ fn train_batched(
 ) -> Result<ProbeRun> {
     let (d, c, bs) = (p.d as i64, NUM_CLASSES, config.batch_size as i64);
     let n_batches = p.n_train() / config.batch_size;
-    let mut val_frames = ValFrames::new(data, p, config)?;
+    let mut val_frames = EvalFrames::val(data, p, config)?;
     let (init_w, init_b) = init_params(p, config.seed)?;
     // Reported weights: best-so-far (restore_best) or last (filled when a label stops).
     let out_w = dup(&init_w)?;

@@ -8,7 +8,8 @@ use tch::{Kind, Reduction, Tensor};
 use crate::data::{prepare, Prepared, ProbeData};
 use crate::error::Result;
 use crate::probe::{
-    check_train, dup, finish, init_label, LabelState, ProbeConfig, ProbeRun, ValFrames, NUM_CLASSES,
+    check_train, dup, finish, init_label, EvalFrames, LabelState, ProbeConfig, ProbeRun,
+    NUM_CLASSES,
 };
 use crate::sampling::BatchSampler;
 
@@ -45,7 +46,7 @@ fn train_one(
 ) -> Result<(Tensor, Tensor, LabelState)> {
     let (d, c, bs) = (p.d as i64, NUM_CLASSES, config.batch_size as i64);
     let n_batches = p.n_train() / config.batch_size;
-    let mut val_frames = ValFrames::new(data, p, config)?;
+    let mut val_frames = EvalFrames::val(data, p, config)?;
     let mut vs = nn::VarStore::new(p.device);
     let lin = nn::linear(vs.root() / "probe", d, c, Default::default());
     if p.kind == Kind::Double {

@@ -61,6 +61,7 @@ impl Splits {
             labels: &self.specs,
             sampling,
             val_sampling: Sampling::Uniform,
+            test_sampling: Sampling::Uniform,
         }
     }
 }
@@ -177,12 +178,59 @@ fn resampled_validation_is_the_same_in_both_paths_and_differs_from_every_frame()
         ..cfg.clone()
     };
     match train_probes(&data, &tiny) {
-        Err(ProbeError::ValSmallerThanBatch {
+        Err(ProbeError::SplitSmallerThanBatch {
+            split: "val",
             batch_size: 250,
-            n_val: 200,
+            n: 200,
         }) => {}
-        other => panic!("expected ValSmallerThanBatch, got {other:?}"),
+        other => panic!("expected SplitSmallerThanBatch, got {other:?}"),
     }
+}
+
+#[test]
+fn resampled_test_scores_floor_n_over_b_batches_identically_in_both_paths() {
+    // test_resample: ⌊200/32⌋·32 = 192 test frames drawn by episodes, as the reference does.
+    let (s, base) = early_stopping_case();
+    let test_episodes: Vec<u64> = (0..200u64).map(|i| i / 17).collect();
+    let data = ProbeData {
+        test_sampling: Sampling::Episodes(test_episodes),
+        ..s.data(Sampling::Uniform)
+    };
+    let cfg = ProbeConfig {
+        test_resample: true,
+        ..base
+    };
+    let a = train_probes(&data, &cfg).unwrap();
+    let b = train_probes_one_by_one(&data, &cfg).unwrap();
+    assert_eq!(a.result.n_test, Some(192));
+    assert_eq!(a.result.per_label, b.result.per_label);
+    // Deterministic in the seed; the same probes scored on every frame once differ.
+    let again = train_probes(&data, &cfg).unwrap();
+    assert_eq!(a.result.per_label, again.result.per_label);
+    let every = train_probes(
+        &data,
+        &ProbeConfig {
+            test_resample: false,
+            ..cfg.clone()
+        },
+    )
+    .unwrap();
+    assert_eq!(every.result.n_test, Some(200));
+    assert_eq!(max_abs_diff(a.probes.weight(), every.probes.weight()), 0.0);
+    assert_ne!(a.result.per_label, every.result.per_label);
+    // Accuracy on 192 drawn frames is a multiple of 1/192.
+    for (_, sc) in a.result.per_label.iter() {
+        let k = sc.acc * 192.0;
+        assert!((k - k.round()).abs() < 1e-9, "{}", sc.acc);
+    }
+    let tiny = ProbeConfig {
+        batch_size: 250,
+        ..cfg
+    };
+    assert!(matches!(
+        train_probes(&data, &tiny),
+        Err(ProbeError::SplitSmallerThanBatch { split: "test", .. })
+    ));
 }
 
 #[test]
