@@ -231,6 +231,82 @@ pub struct ProbeOutcome {
     pub labels: Vec<String>,
 }
 
+/// The probe inputs of one probe set on one device: encoder features computed once per
+/// frame (optionally standardised), raw-byte labels, label specs and episode ids per split.
+pub struct ProbeInputs {
+    x: [Tensor; 3],
+    y: [Tensor; 3],
+    specs: Vec<LabelSpec>,
+    episodes: [Vec<u64>; 3],
+}
+
+impl ProbeInputs {
+    /// Encodes every frame of `set` once with `encoder` and moves everything to `device`.
+    /// Non-finite features (a corrupt or diverged encoder) are an error.
+    pub fn new(
+        set: &ProbeSet,
+        encoder: &Encoder,
+        standardize: bool,
+        device: Device,
+    ) -> anyhow::Result<Self> {
+        if let Some(shape_err) = shape_mismatch(encoder, set) {
+            bail!(shape_err);
+        }
+        let splits = [Split::Train, Split::Val, Split::Test];
+        let slots = splits.map(|s| set.slots(s));
+        let bar = progress::spinner("features");
+        let mut x = Vec::with_capacity(3);
+        for (split, slots) in splits.iter().zip(&slots) {
+            let f = set.features(encoder, slots)?.to_device(device);
+            let bad = f.isfinite().logical_not().sum(Kind::Int64).int64_value(&[]);
+            if bad > 0 {
+                bail!(
+                    "the encoder produced {bad} non-finite (NaN or infinite) feature values on \
+                     the probe {} frames: its weights are corrupt or its training diverged; \
+                     re-train it or use another encoder",
+                    split.name()
+                );
+            }
+            x.push(f);
+        }
+        bar.finish_and_clear();
+        let [xtr, xva, xte]: [Tensor; 3] = x.try_into().expect("three splits");
+        let x = if standardize {
+            // Per-dimension z-score with the probe-train statistics: the same linear probes
+            // can express the same functions, but Adam at lr 3e-4 no longer has to grow huge
+            // weights for encoders whose features vary little between frames.
+            let mean = xtr.mean_dim(0, true, Kind::Float);
+            let std = xtr.std_dim(0, false, true) + 1e-6;
+            let z = |x: &Tensor| (x - &mean) / &std;
+            [z(&xtr), z(&xva), z(&xte)]
+        } else {
+            [xtr, xva, xte]
+        };
+        Ok(ProbeInputs {
+            x,
+            y: slots.each_ref().map(|s| set.labels(s).to_device(device)),
+            specs: set.label_specs()?,
+            episodes: splits.map(|s| set.episode_ids(s)),
+        })
+    }
+
+    /// The inputs as the probe trainer takes them (episode-uniform sampling, as AtariARI).
+    pub fn data(&self) -> ProbeData<'_> {
+        let [xtr, xva, xte] = &self.x;
+        let [ytr, yva, yte] = &self.y;
+        let [etr, eva, ete] = &self.episodes;
+        ProbeData {
+            train: dimua_probe::Split::new(xtr, ytr),
+            val: dimua_probe::Split::new(xva, yva),
+            test: dimua_probe::Split::new(xte, yte),
+            labels: &self.specs,
+            sampling: Sampling::Episodes(etr.clone()),
+            val_sampling: Sampling::Episodes(eva.clone()),
+            test_sampling: Sampling::Episodes(ete.clone()),
+        }
+    }
+}
+
 /// Trains the probes on `encoder`'s features (or scores the majority baseline when `encoder`
 /// is `None`) and returns the test result.
 pub fn probe(
@@ -240,65 +316,18 @@ pub fn probe(
     standardize: bool,
     device: Device,
 ) -> anyhow::Result<ProbeOutcome> {
-    let specs = set.label_specs()?;
-    let (train, val, test) = (
-        set.slots(Split::Train),
-        set.slots(Split::Val),
-        set.slots(Split::Test),
-    );
-    let (ytr, yva, yte) = (set.labels(&train), set.labels(&val), set.labels(&test));
     let result = match encoder {
         None => {
             progress::stage("majority baseline");
+            let specs = set.label_specs()?;
+            let ytr = set.labels(&set.slots(Split::Train));
+            let yte = set.labels(&set.slots(Split::Test));
             dimua_probe::majority_baseline(&ytr, &yte, &specs)?
         }
         Some(encoder) => {
-            if let Some(shape_err) = shape_mismatch(encoder, set) {
-                bail!(shape_err);
-            }
             progress::stage("encoder features (once per probe frame)");
-            let bar = progress::spinner("features");
-            let (xtr, xva, xte) = (
-                set.features(encoder, &train)?.to_device(device),
-                set.features(encoder, &val)?.to_device(device),
-                set.features(encoder, &test)?.to_device(device),
-            );
-            bar.finish_and_clear();
-            for (split, x) in [("train", &xtr), ("val", &xva), ("test", &xte)] {
-                let bad = x.isfinite().logical_not().sum(Kind::Int64).int64_value(&[]);
-                if bad > 0 {
-                    bail!(
-                        "the encoder produced {bad} non-finite (NaN or infinite) feature values on \
-                         the probe {split} frames: its weights are corrupt or its training \
-                         diverged; re-train it or use another encoder"
-                    );
-                }
-            }
-            let (xtr, xva, xte) = if standardize {
-                // Per-dimension z-score with the probe-train statistics: the same linear
-                // probes can express the same functions, but Adam at lr 3e-4 no longer has to
-                // grow huge weights for encoders whose features vary little between frames.
-                let mean = xtr.mean_dim(0, true, Kind::Float);
-                let std = xtr.std_dim(0, false, true) + 1e-6;
-                let z = |x: &Tensor| (x - &mean) / &std;
-                (z(&xtr), z(&xva), z(&xte))
-            } else {
-                (xtr, xva, xte)
-            };
-            let (ytr, yva, yte) = (
-                ytr.to_device(device),
-                yva.to_device(device),
-                yte.to_device(device),
-            );
-            let data = ProbeData {
-                train: dimua_probe::Split::new(&xtr, &ytr),
-                val: dimua_probe::Split::new(&xva, &yva),
-                test: dimua_probe::Split::new(&xte, &yte),
-                labels: &specs,
-                sampling: Sampling::Episodes(set.episode_ids(Split::Train)),
-                val_sampling: Sampling::Episodes(set.episode_ids(Split::Val)),
-                test_sampling: Sampling::Episodes(set.episode_ids(Split::Test)),
-            };
+            let inputs = ProbeInputs::new(set, encoder, standardize, device)?;
+            let data = inputs.data();
             progress::stage("linear probes (all labels at once)");
             let bar = progress::bar(config.epochs as u64, "probes", "epochs");
             let mut observer = |e: &dimua_probe::ProbeEpoch| {
@@ -323,7 +352,12 @@ pub fn probe(
     };
     Ok(ProbeOutcome {
         result,
-        labels: specs.iter().map(|s| s.name.clone()).collect(),
+        labels: set
+            .assembled
+            .labels
+            .iter()
+            .map(|l| l.name.clone())
+            .collect(),
     })
 }
 

@@ -458,3 +458,58 @@ fn an_encoder_with_nan_weights_is_refused_before_probing() {
     assert!(err.contains("non-finite"), "{err}");
     assert!(!tmp.path().join("probe/probe.json").exists());
 }
+
+#[test]
+fn bench_probe_times_both_paths_on_a_real_games_features() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    run_tiny("st-dim", &run);
+    let ds = tmp.path().join("ds");
+    ok(dimua()
+        .args(["collect", "--game", "pong", "--frames", "1500", "--out"])
+        .arg(&ds)
+        .output()
+        .unwrap());
+    let out = ok(dimua()
+        .args(["bench", "probe", "--run"])
+        .arg(&run)
+        .arg("--dataset")
+        .arg(&ds)
+        .args(["--epochs", "2", "--repeats", "1", "--device", "cpu"])
+        .output()
+        .unwrap());
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["game"], "pong");
+    assert_eq!(r["dim"], 32);
+    let labels = r["labels"].as_u64().unwrap();
+    assert!(labels >= 3, "{r}");
+    let t = &r["timing"];
+    assert!(t["batched_s"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(t["one_by_one_s"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(t["speedup"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(t["prediction_agreement"].as_f64().unwrap() > 0.99, "{r}");
+    // --run needs --dataset, and a dataset of another game is refused.
+    fails(
+        dimua()
+            .args(["bench", "probe", "--run"])
+            .arg(&run)
+            .output()
+            .unwrap(),
+    );
+    let boxing = tmp.path().join("boxing");
+    ok(dimua()
+        .args(["collect", "--game", "boxing", "--frames", "1000", "--out"])
+        .arg(&boxing)
+        .output()
+        .unwrap());
+    let err = fails(
+        dimua()
+            .args(["bench", "probe", "--run"])
+            .arg(&run)
+            .arg("--dataset")
+            .arg(&boxing)
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("boxing"), "{err}");
+}

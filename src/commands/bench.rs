@@ -1,10 +1,17 @@
 //! `dimua bench ...`: throughput measurements printed as one JSON line each.
 
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use dimua_collect::CollectSpec;
+use dimua_model::Encoder;
+use dimua_probe::ProbeConfig;
 
 use super::collect::default_threads;
 use super::roms::RomArgs;
+use crate::config::RunConfig;
+use crate::pipeline::{ProbeInputs, ProbeSet};
 
 /// The benchmarks.
 #[derive(Debug, Subcommand)]
@@ -49,21 +56,78 @@ pub struct BenchTrainArgs {
 /// Flags of `dimua bench probe`.
 #[derive(Debug, Args)]
 pub struct BenchProbeArgs {
-    /// Labels (probes).
+    /// Labels (probes) of the synthetic problem.
     #[arg(long, default_value_t = 30)]
     pub labels: usize,
-    /// Feature dimension.
+    /// Feature dimension of the synthetic problem.
     #[arg(long, default_value_t = 256)]
     pub dim: usize,
-    /// Train frames.
+    /// Train frames of the synthetic problem.
     #[arg(long, default_value_t = 5000)]
     pub n_train: usize,
-    /// Epochs timed for both implementations.
+    /// Maximum epochs timed for both implementations.
     #[arg(long, default_value_t = 3)]
     pub epochs: usize,
+    /// Real game instead of a synthetic problem: probe every label of this run's game on its
+    /// encoder's features (with the run's probe settings; early stopping stays on).
+    #[arg(long, requires = "dataset")]
+    pub run: Option<PathBuf>,
+    /// The probe frames for --run: a dataset written by `dimua collect` for the run's game.
+    #[arg(long, requires = "run")]
+    pub dataset: Option<PathBuf>,
+    /// Timed runs of each implementation, interleaved (the fastest counts).
+    #[arg(long, default_value_t = 3)]
+    pub repeats: usize,
     /// Device: auto, cpu, cuda or cuda:<i>.
     #[arg(long, default_value = "auto")]
     pub device: String,
+}
+
+/// `dimua bench probe --run DIR --dataset D`: both probe paths on a real game's features.
+fn bench_probe_on_run(args: &BenchProbeArgs, run: &Path, dataset: &Path) -> anyhow::Result<()> {
+    let weights = run.join("encoder.safetensors");
+    if !weights.exists() {
+        bail!(
+            "run directory {} has no encoder.safetensors: train one first (`dimua run`)",
+            run.display()
+        );
+    }
+    let device = dimua_model::parse_device(&args.device)?;
+    let encoder = Encoder::load_on(&weights, device)
+        .with_context(|| format!("loading encoder {}", weights.display()))?;
+    let run_config = RunConfig::load(&run.join("config.toml")).ok();
+    let game_name = match (&run_config, &encoder.meta().game) {
+        (Some(c), _) => c.game.clone(),
+        (None, Some(g)) => g.clone(),
+        (None, None) => bail!("{} names no game (no config.toml)", run.display()),
+    };
+    let game = dimua_atari::resolve_game(&game_name)?;
+    let set = ProbeSet::from_dataset(dataset, game)?;
+    let standardize = run_config.as_ref().is_some_and(|c| c.probe_standardize);
+    let inputs = ProbeInputs::new(&set, &encoder, standardize, device)?;
+    let data = inputs.data();
+    let mut config: ProbeConfig = run_config
+        .map(|c| ProbeConfig {
+            seed: c.seed,
+            ..c.probe
+        })
+        .unwrap_or_default();
+    config.epochs = args.epochs;
+    let timing = dimua_probe::time_probe_paths(&data, &config, args.repeats)?;
+    let report = serde_json::json!({
+        "device": format!("{device:?}"),
+        "threads": tch::get_num_threads(),
+        "game": game.name,
+        "run": run.display().to_string(),
+        "dataset": dataset.display().to_string(),
+        "labels": data.labels.len(),
+        "dim": encoder.feature_dim(),
+        "n_train": data.train.features.size()[0],
+        "max_epochs": config.epochs,
+        "timing": timing,
+    });
+    println!("{report}");
+    Ok(())
 }
 
 /// Flags of `dimua bench collect`.
@@ -126,11 +190,15 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             Ok(())
         }
         BenchCommand::Probe(args) => {
+            if let (Some(run), Some(dataset)) = (&args.run, &args.dataset) {
+                return bench_probe_on_run(&args, run, dataset);
+            }
             let config = dimua_probe::BenchConfig {
                 labels: args.labels,
                 dim: args.dim,
                 n_train: args.n_train,
                 epochs: args.epochs,
+                repeats: args.repeats,
                 ..dimua_probe::BenchConfig::default()
             };
             let device = dimua_model::parse_device(&args.device)?;

@@ -147,7 +147,7 @@ impl Default for BenchConfig {
     }
 }
 
-/// Outcome of [`bench_probes`]; `speedup` = one-by-one time / batched time.
+/// Outcome of [`bench_probes`]: the synthetic problem's sizes and the timing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchReport {
     /// Device, e.g. `Cpu` or `Cuda(0)`.
@@ -158,6 +158,15 @@ pub struct BenchReport {
     pub config: BenchConfig,
     /// Train batches per epoch.
     pub batches_per_epoch: usize,
+    /// Batched vs one-by-one.
+    #[serde(flatten)]
+    pub timing: ProbeTiming,
+}
+
+/// Both probe paths timed on the same data ([`time_probe_paths`]); `speedup` = one-by-one
+/// time / batched time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeTiming {
     /// Fastest wall seconds, all probes batched (train + val + test).
     pub batched_s: f64,
     /// Fastest wall seconds, probes one at a time (train + val + test).
@@ -187,6 +196,75 @@ pub fn bench_probes(config: &BenchConfig, device: Device) -> Result<BenchReport>
     let report = bench_inner(config, device);
     tch::set_num_threads(saved);
     report
+}
+
+/// Times [`train_probes`] (all labels batched) against [`train_probes_one_by_one`] on `data`
+/// with `config`: a one-epoch warm-up of both on the first two labels (thread pools,
+/// allocator, kernels), then `repeats` interleaved timed runs of each; the fastest counts.
+/// Also reports how often their test predictions agree.
+pub fn time_probe_paths(
+    data: &ProbeData<'_>,
+    config: &ProbeConfig,
+    repeats: usize,
+) -> Result<ProbeTiming> {
+    let warm_k = data.labels.len().min(2) as i64;
+    let first = |t: &Tensor| t.f_narrow(1, 0, warm_k);
+    let (wtr, wva, wte) = (
+        first(data.train.labels)?,
+        first(data.val.labels)?,
+        first(data.test.labels)?,
+    );
+    let warm = ProbeData {
+        train: Split::new(data.train.features, &wtr),
+        val: Split::new(data.val.features, &wva),
+        test: Split::new(data.test.features, &wte),
+        labels: &data.labels[..warm_k as usize],
+        ..data.clone()
+    };
+    let warm_cfg = ProbeConfig {
+        epochs: 1,
+        ..config.clone()
+    };
+    train_probes(&warm, &warm_cfg)?;
+    train_probes_one_by_one(&warm, &warm_cfg)?;
+
+    let mut batched_runs_s = Vec::new();
+    let mut one_by_one_runs_s = Vec::new();
+    let mut batched = None;
+    let mut single = None;
+    for _ in 0..repeats.max(1) {
+        let t0 = Instant::now();
+        batched = Some(train_probes(data, config)?);
+        batched_runs_s.push(t0.elapsed().as_secs_f64());
+        let t1 = Instant::now();
+        single = Some(train_probes_one_by_one(data, config)?);
+        one_by_one_runs_s.push(t1.elapsed().as_secs_f64());
+    }
+    let (Some(batched), Some(single)) = (batched, single) else {
+        return Err(ProbeError::InvalidConfig {
+            field: "repeats".into(),
+            reason: "no timed run".into(),
+        });
+    };
+    let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    let (batched_s, one_by_one_s) = (min(&batched_runs_s), min(&one_by_one_runs_s));
+    let pa = batched.probes.predict(data.test.features)?;
+    let pb = single.probes.predict(data.test.features)?;
+    let agreement = pa
+        .f_eq_tensor(&pb)?
+        .f_to_kind(Kind::Double)?
+        .f_mean(Kind::Double)?
+        .f_double_value(&[])?;
+    Ok(ProbeTiming {
+        batched_s,
+        one_by_one_s,
+        batched_runs_s,
+        one_by_one_runs_s,
+        speedup: one_by_one_s / batched_s,
+        prediction_agreement: agreement,
+        batched_overall_acc: batched.result.overall_acc,
+        one_by_one_overall_acc: single.result.overall_acc,
+    })
 }
 
 fn bench_inner(config: &BenchConfig, device: Device) -> Result<BenchReport> {
@@ -226,69 +304,12 @@ fn bench_inner(config: &BenchConfig, device: Device) -> Result<BenchReport> {
         seed: config.seed,
         ..ProbeConfig::default()
     };
-    // Warm-up: one epoch on two labels through both paths (thread pools, allocator, kernels).
-    let warm_k = config.labels.min(2) as i64;
-    let (wtr, wva, wte) = (
-        ytr.f_narrow(1, 0, warm_k)?,
-        yva.f_narrow(1, 0, warm_k)?,
-        yte.f_narrow(1, 0, warm_k)?,
-    );
-    let warm = ProbeData {
-        train: Split::new(&xtr, &wtr),
-        val: Split::new(&xva, &wva),
-        test: Split::new(&xte, &wte),
-        labels: &prob.specs[..warm_k as usize],
-        sampling: Sampling::Uniform,
-        val_sampling: Sampling::Uniform,
-        test_sampling: Sampling::Uniform,
-    };
-    let warm_cfg = ProbeConfig {
-        epochs: 1,
-        ..pc.clone()
-    };
-    train_probes(&warm, &warm_cfg)?;
-    train_probes_one_by_one(&warm, &warm_cfg)?;
-
-    let mut batched_runs_s = Vec::new();
-    let mut one_by_one_runs_s = Vec::new();
-    let mut batched = None;
-    let mut single = None;
-    for _ in 0..config.repeats.max(1) {
-        let t0 = Instant::now();
-        batched = Some(train_probes(&data, &pc)?);
-        batched_runs_s.push(t0.elapsed().as_secs_f64());
-        let t1 = Instant::now();
-        single = Some(train_probes_one_by_one(&data, &pc)?);
-        one_by_one_runs_s.push(t1.elapsed().as_secs_f64());
-    }
-    let (Some(batched), Some(single)) = (batched, single) else {
-        return Err(ProbeError::InvalidConfig {
-            field: "repeats".into(),
-            reason: "no timed run".into(),
-        });
-    };
-    let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
-    let (batched_s, one_by_one_s) = (min(&batched_runs_s), min(&one_by_one_runs_s));
-
-    let pa = batched.probes.predict(&xte)?;
-    let pb = single.probes.predict(&xte)?;
-    let agreement = pa
-        .f_eq_tensor(&pb)?
-        .f_to_kind(Kind::Double)?
-        .f_mean(Kind::Double)?
-        .f_double_value(&[])?;
+    let timing = time_probe_paths(&data, &pc, config.repeats)?;
     Ok(BenchReport {
         device: format!("{device:?}"),
         threads: tch::get_num_threads(),
         config: config.clone(),
         batches_per_epoch: nt / pc.batch_size,
-        batched_s,
-        one_by_one_s,
-        batched_runs_s,
-        one_by_one_runs_s,
-        speedup: one_by_one_s / batched_s,
-        prediction_agreement: agreement,
-        batched_overall_acc: batched.result.overall_acc,
-        one_by_one_overall_acc: single.result.overall_acc,
+        timing,
     })
 }

@@ -6,7 +6,8 @@
 //! - [`majority`]: the majority-class baseline.
 //! - [`probe`]: all K linear probes trained as one batched layer ([`train_probes`]);
 //!   [`reference`](mod@reference): the one-at-a-time path it is checked and timed against.
-//! - [`bench`](mod@bench): batched vs one-by-one timing ([`bench_probes`]) and synthetic problems.
+//! - [`bench`](mod@bench): batched vs one-by-one timing on any data ([`time_probe_paths`]) and
+//!   on synthetic problems ([`bench_probes`]).
 //! - [`report`]: Markdown/JSON tables for one result and for many runs (paper Tables 1 and 4).
 //!
 //! The crate never sees frames or encoders: the caller computes features once per frame
@@ -30,7 +31,8 @@ pub mod sampling;
 mod schedule;
 
 pub use bench::{
-    bench_probes, synthetic_problem, BenchConfig, BenchReport, SyntheticProblem, SyntheticSpec,
+    bench_probes, synthetic_problem, time_probe_paths, BenchConfig, BenchReport, ProbeTiming,
+    SyntheticProblem, SyntheticSpec,
 };
 pub use category::{Category, LabelSpec};
 pub use data::{ProbeData, Split};
