@@ -206,6 +206,22 @@ fn run_every_method_then_report_and_probe_again() {
         .unwrap());
     check_probe_json(&again);
 
+    // --encoder without --out writes beside the encoder file.
+    let exported = tmp.path().join("exported");
+    std::fs::create_dir_all(&exported).unwrap();
+    for f in ["encoder.safetensors", "encoder.json"] {
+        std::fs::copy(tmp.path().join("st-dim").join(f), exported.join(f)).unwrap();
+    }
+    ok(dimua()
+        .args(["probe", "--encoder"])
+        .arg(exported.join("encoder.safetensors"))
+        .args(["--game", "pong", "--dataset"])
+        .arg(&ds)
+        .args(["--epochs", "2", "--device", "cpu"])
+        .output()
+        .unwrap());
+    check_probe_json(&exported);
+
     // An encoder is refused for another game.
     let err = fails(
         dimua()

@@ -1,7 +1,7 @@
 //! `dimua probe`: linear probes on a frozen encoder (from a run directory or an encoder
 //! file), on a fresh probe collection or a dataset written by `dimua collect`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::Args;
@@ -49,7 +49,8 @@ pub struct ProbeArgs {
     /// Standardise features (train mean/std) before probing (default: the run's setting).
     #[arg(long)]
     pub standardize: bool,
-    /// Where to write probe.json and report.md (default: the run directory).
+    /// Where to write probe.json and report.md (default: the run directory, or the encoder
+    /// file's directory with --encoder).
     #[arg(long)]
     pub out: Option<PathBuf>,
     #[command(flatten)]
@@ -76,11 +77,19 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
             )
         }
         (None, Some(file)) => {
-            let out = args
-                .out
-                .clone()
-                .context("--out is required with --encoder (where to write probe.json)")?;
-            (file.clone(), None, out)
+            // Default: beside the encoder file, like `--run` writes into the run directory.
+            let beside = file
+                .parent()
+                .map(|p| {
+                    if p.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        p
+                    }
+                })
+                .unwrap_or(Path::new("."))
+                .to_path_buf();
+            (file.clone(), None, args.out.clone().unwrap_or(beside))
         }
         (None, None) => bail!("give --run DIR or --encoder FILE --game G"),
     };
