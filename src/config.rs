@@ -64,7 +64,7 @@ pub struct RunConfig {
     pub units: Option<usize>,
     /// Master seed (collection, training, probes).
     pub seed: u64,
-    /// Device: auto, cpu, cuda or cuda:<i>.
+    /// Device: auto, cpu, cuda or cuda:N.
     pub device: String,
     /// Pretraining frames collected (agent steps); split 80/20 train/val by episode.
     pub frames: usize,

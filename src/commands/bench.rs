@@ -45,7 +45,7 @@ pub struct BenchTrainArgs {
     /// Pairs per batch.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
-    /// Device: auto, cpu, cuda or cuda:<i>.
+    /// Device: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
     /// libtorch intra-op threads (default: libtorch's).
@@ -78,7 +78,7 @@ pub struct BenchProbeArgs {
     /// Timed runs of each implementation, interleaved (the fastest counts).
     #[arg(long, default_value_t = 3)]
     pub repeats: usize,
-    /// Device: auto, cpu, cuda or cuda:<i>.
+    /// Device: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
 }

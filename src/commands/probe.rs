@@ -37,7 +37,7 @@ pub struct ProbeArgs {
     /// Seed (default: the run's seed, else 42).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Device: auto, cpu, cuda or cuda:<i>.
+    /// Device: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
     /// Collector threads.

@@ -45,7 +45,7 @@ pub struct RunFlags {
     /// Master seed.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Device: auto, cpu, cuda or cuda:<i>.
+    /// Device: auto, cpu, cuda or cuda:N.
     #[arg(long)]
     pub device: Option<String>,
     /// Collector threads.

@@ -3,7 +3,7 @@
 //!
 //! The pieces: [`collector`] drives N worker threads over a fixed set of seeded environment
 //! streams; [`filters`] applies the episode-length, entropy and test-dedup rules;
-//! [`dataset`] writes and reads the on-disk format; [`bench`] measures collection against a
+//! [`dataset`] writes and reads the on-disk format; [`bench`](mod@bench) measures collection against a
 //! bare ALE loop.
 
 pub mod bench;

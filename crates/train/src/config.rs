@@ -46,7 +46,7 @@ pub struct TrainConfig {
     pub min_episode_len: usize,
     /// Seed of everything random in the run (init, sampling, MMD prior).
     pub seed: u64,
-    /// `auto`, `cpu`, `cuda` or `cuda:<i>`.
+    /// `auto`, `cpu`, `cuda` or `cuda:N`.
     pub device: String,
     /// Export the last epoch's weights (the reference's behaviour) instead of the best
     /// validation epoch's (the default here; a documented deviation).
