@@ -32,6 +32,10 @@ pub struct TrainSection {
     pub steps_per_epoch: Option<usize>,
     /// Keep the last epoch's weights (the reference) instead of the best validation epoch's.
     pub last_weights: bool,
+    /// Take the first step only once the pretraining collection is complete, so the run is
+    /// bit-reproducible (streaming otherwise starts on the first batch of pairs, and the
+    /// collectors' timing decides which episodes the first steps see).
+    pub wait_for_collection: bool,
 }
 
 impl Default for TrainSection {
@@ -46,6 +50,7 @@ impl Default for TrainSection {
             patience: 15,
             steps_per_epoch: None,
             last_weights: false,
+            wait_for_collection: false,
         }
     }
 }

@@ -529,3 +529,30 @@ fn bench_probe_times_both_paths_on_a_real_games_features() {
     );
     assert!(err.contains("boxing"), "{err}");
 }
+
+#[test]
+fn reproducible_runs_are_bit_identical() {
+    // Streaming starts on the first batch of pairs, so the collectors' timing decides what the
+    // first steps see; --reproducible waits for the collection and gives the same bytes.
+    let tmp = tempfile::tempdir().unwrap();
+    let config = root().join("configs/tiny/pong-dim-ua.toml");
+    let dirs = [tmp.path().join("a"), tmp.path().join("b")];
+    for dir in &dirs {
+        ok(dimua()
+            .args(["run", "--reproducible", "--threads", "2", "--config"])
+            .arg(&config)
+            .arg("--out")
+            .arg(dir)
+            .output()
+            .unwrap());
+    }
+    for file in ["encoder.safetensors", "probe.json"] {
+        let read = |d: &PathBuf| std::fs::read(d.join(file)).unwrap();
+        assert!(read(&dirs[0]) == read(&dirs[1]), "{file} differs");
+    }
+    let config_toml = std::fs::read_to_string(dirs[0].join("config.toml")).unwrap();
+    assert!(
+        config_toml.contains("wait_for_collection = true"),
+        "{config_toml}"
+    );
+}

@@ -51,6 +51,10 @@ pub struct RunFlags {
     /// Collector threads.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Bit-reproducible pretraining: the first step waits until the streamed collection is
+    /// complete (sets `[train] wait_for_collection`; costs the collection time, seconds).
+    #[arg(long)]
+    pub reproducible: bool,
 }
 
 /// Flags of `dimua run`; each overrides the same field of the config file.
@@ -123,6 +127,9 @@ impl RunArgs {
         }
         if self.color {
             c.color = true;
+        }
+        if f.reproducible {
+            c.train.wait_for_collection = true;
         }
         Ok(c)
     }
@@ -239,6 +246,7 @@ impl RunPlan {
             seed: self.config.seed,
             device: self.config.device.clone(),
             last_weights: t.last_weights,
+            wait_for_collection: t.wait_for_collection,
             game: Some(self.game.name.to_string()),
             ..dimua_train::TrainConfig::for_method(method)
         }

@@ -53,6 +53,11 @@ pub struct TrainConfig {
     pub last_weights: bool,
     /// Game name recorded in `encoder.json`.
     pub game: Option<String>,
+    /// Streaming only: take the first step once the collection is complete (the store
+    /// closed), so every batch comes from the canonically ordered data and the run is
+    /// bit-reproducible. Off: training starts as soon as one batch of pairs exists, and which
+    /// episodes the first steps see depends on the collectors' timing.
+    pub wait_for_collection: bool,
 }
 
 impl Default for TrainConfig {
@@ -88,6 +93,7 @@ impl TrainConfig {
             device: "auto".to_string(),
             last_weights: false,
             game: None,
+            wait_for_collection: false,
         }
     }
 

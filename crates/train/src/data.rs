@@ -37,6 +37,8 @@ pub struct PairSource {
     mirror: Option<DeviceMirror>,
     staging: Option<Tensor>,
     min_len: usize,
+    /// The views were sorted canonically after the store closed.
+    sorted_after_close: bool,
 }
 
 impl PairSource {
@@ -96,6 +98,7 @@ impl PairSource {
             mirror,
             staging: None,
             min_len,
+            sorted_after_close: false,
         };
         src.refresh()?;
         Ok(src)
@@ -106,9 +109,12 @@ impl PairSource {
     pub fn refresh(&mut self) -> Result<bool, TrainError> {
         let closed = self.store.is_closed();
         let added = self.train.refresh(&self.store) + self.val.refresh(&self.store);
-        if closed && added > 0 {
+        // Once closed, sort (again) whenever episodes arrived, and at least once even if the
+        // last episodes had already been read while the store was open.
+        if closed && (added > 0 || !self.sorted_after_close) {
             self.train.sort_canonical();
             self.val.sort_canonical();
+            self.sorted_after_close = true;
         }
         self.upload_new()?;
         Ok(added > 0)

@@ -517,12 +517,19 @@ impl Trainer {
         let needed = self.config.batch_size;
         let mut last_report = Instant::now() - Duration::from_secs(1);
         loop {
-            self.source.refresh()?;
-            let pairs = self.source.train().len_pairs();
-            if pairs >= needed {
+            let waiting_for_close =
+                self.config.wait_for_collection && !self.source.store().is_closed();
+            let pairs = if waiting_for_close {
+                // Nothing is read before the close: the views then fill in canonical order.
+                self.source.store().frames_written()
+            } else {
+                self.source.refresh()?;
+                self.source.train().len_pairs()
+            };
+            if !waiting_for_close && pairs >= needed {
                 return Ok(true);
             }
-            if self.source.store().is_closed() {
+            if !waiting_for_close && self.source.store().is_closed() {
                 self.source.refresh()?;
                 let t = self.source.train();
                 if t.len_pairs() >= needed {
