@@ -89,7 +89,8 @@ pub fn collect_probe_set(
         if !assembled.episodes.iter().any(|e| e.split == split) {
             bail!(
                 "the probe collection ({frames} frames, {streams} streams) has no {} episode \
-                 longer than {} frames: raise --probe-frames (or lower --streams)",
+                 longer than {} frames: raise --probe-frames (episodes are split 7/1/2 in \
+                 blocks of 10 per stream, so every split needs enough long episodes)",
                 split.name(),
                 dimua_collect::filters::MIN_EPISODE_LEN
             );

@@ -134,8 +134,7 @@ pub fn run(args: CollectArgs) -> anyhow::Result<()> {
         if weight > 0 && frames == 0 {
             eprintln!(
                 "warning: the {split} split of {} is empty (no {split} episode longer than {} \
-                 frames): probing or training on it will fail; collect more --frames or use \
-                 fewer --streams",
+                 frames): probing or training on it will fail; collect more --frames",
                 args.out.display(),
                 args.min_episode_length
             );
