@@ -256,8 +256,7 @@ impl ProbeInputs {
         let splits = [Split::Train, Split::Val, Split::Test];
         let slots = splits.map(|s| set.slots(s));
         let bar = progress::spinner("features");
-        let mut x = Vec::with_capacity(3);
-        for (split, slots) in splits.iter().zip(&slots) {
+        let encode = |split: Split, slots: &[u32]| -> anyhow::Result<Tensor> {
             let f = set.features(encoder, slots)?.to_device(device);
             let bad = f.isfinite().logical_not().sum(Kind::Int64).int64_value(&[]);
             if bad > 0 {
@@ -268,10 +267,17 @@ impl ProbeInputs {
                     split.name()
                 );
             }
-            x.push(f);
-        }
+            Ok(f)
+        };
+        let features = (|| {
+            Ok::<_, anyhow::Error>([
+                encode(Split::Train, &slots[0])?,
+                encode(Split::Val, &slots[1])?,
+                encode(Split::Test, &slots[2])?,
+            ])
+        })();
         bar.finish_and_clear();
-        let [xtr, xva, xte]: [Tensor; 3] = x.try_into().expect("three splits");
+        let [xtr, xva, xte] = features?;
         let x = if standardize {
             // Per-dimension z-score with the probe-train statistics: the same linear probes
             // can express the same functions, but Adam at lr 3e-4 no longer has to grow huge
