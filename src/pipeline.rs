@@ -224,6 +224,19 @@ impl ProbeSet {
     }
 }
 
+/// `DIR/encoder.safetensors`, or an error saying how to make one.
+pub fn run_encoder_path(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let path = dir.join("encoder.safetensors");
+    if !path.exists() {
+        bail!(
+            "run directory {} has no encoder.safetensors: train one first (`dimua train --out {}` or `dimua run`)",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(path)
+}
+
 /// What the probe stage produced.
 pub struct ProbeOutcome {
     /// Scores.

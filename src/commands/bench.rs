@@ -85,13 +85,7 @@ pub struct BenchProbeArgs {
 
 /// `dimua bench probe --run DIR --dataset D`: both probe paths on a real game's features.
 fn bench_probe_on_run(args: &BenchProbeArgs, run: &Path, dataset: &Path) -> anyhow::Result<()> {
-    let weights = run.join("encoder.safetensors");
-    if !weights.exists() {
-        bail!(
-            "run directory {} has no encoder.safetensors: train one first (`dimua run`)",
-            run.display()
-        );
-    }
+    let weights = crate::pipeline::run_encoder_path(run)?;
     let device = dimua_model::parse_device(&args.device)?;
     let encoder = Encoder::load_on(&weights, device)
         .with_context(|| format!("loading encoder {}", weights.display()))?;

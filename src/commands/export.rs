@@ -25,13 +25,7 @@ pub struct ExportArgs {
 
 /// Runs `dimua export`.
 pub fn run(args: ExportArgs) -> anyhow::Result<()> {
-    let weights = args.run.join("encoder.safetensors");
-    if !weights.exists() {
-        bail!(
-            "{} has no encoder.safetensors: train one first (`dimua run` or `dimua train`)",
-            args.run.display()
-        );
-    }
+    let weights = crate::pipeline::run_encoder_path(&args.run)?;
     if args.out.extension().and_then(|e| e.to_str()) != Some("safetensors") {
         bail!("--out must end in .safetensors (the sidecar .json goes beside it)");
     }

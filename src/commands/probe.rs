@@ -61,14 +61,7 @@ pub struct ProbeArgs {
 pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
     let (encoder_path, run_config, out) = match (&args.run, &args.encoder) {
         (Some(dir), _) => {
-            let path = dir.join("encoder.safetensors");
-            if !path.exists() {
-                bail!(
-                    "run directory {} has no encoder.safetensors: train one first (`dimua train --out {}` or `dimua run`)",
-                    dir.display(),
-                    dir.display()
-                );
-            }
+            let path = pipeline::run_encoder_path(dir)?;
             let config = RunConfig::load(&dir.join("config.toml")).ok();
             (
                 path,

@@ -158,10 +158,12 @@ impl RunMethod {
     /// (heads, units per head) when the config gives none: the paper's ST-DIM 1x256 for the
     /// one-head methods (random CNN and majority included), DIM-UA's 4x512 for the atlas ones.
     pub fn default_architecture(self) -> (usize, usize) {
-        match self {
-            RunMethod::Encoder(Method::StDim | Method::RandomCnn) | RunMethod::Majority => (1, 256),
-            RunMethod::Encoder(_) => (4, 512),
-        }
+        let method = match self {
+            RunMethod::Encoder(m) => m,
+            RunMethod::Majority => Method::StDim,
+        };
+        let defaults = dimua_train::TrainConfig::for_method(method);
+        (defaults.heads, defaults.units)
     }
 }
 

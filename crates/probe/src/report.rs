@@ -182,7 +182,7 @@ fn build_table(
             .map(column_key)
             .unwrap_or((usize::MAX, 0))
     };
-    columns.sort_by(|a, b| key_of(a).cmp(&key_of(b)).then_with(|| a.cmp(b)));
+    columns.sort_by_cached_key(|c| (key_of(c), c.clone()));
     // values[game][column] = (seed, value) pairs
     let values = |g: &str, c: &str| -> Vec<(u64, f64)> {
         records

@@ -517,19 +517,16 @@ impl Trainer {
         let needed = self.config.batch_size;
         let mut last_report = Instant::now() - Duration::from_secs(1);
         loop {
-            let waiting_for_close =
-                self.config.wait_for_collection && !self.source.store().is_closed();
-            let pairs = if waiting_for_close {
-                // Nothing is read before the close: the views then fill in canonical order.
-                self.source.store().frames_written()
-            } else {
-                self.source.refresh()?;
-                self.source.train().len_pairs()
-            };
-            if !waiting_for_close && pairs >= needed {
+            // Read before refreshing: a refresh after the close sees every episode and sorts
+            // the views canonically, which is what makes `wait_for_collection` reproducible.
+            let closed = self.source.store().is_closed();
+            self.source.refresh()?;
+            let pairs = self.source.train().len_pairs();
+            let may_start = closed || !self.config.wait_for_collection;
+            if may_start && pairs >= needed {
                 return Ok(true);
             }
-            if !waiting_for_close && self.source.store().is_closed() {
+            if self.source.store().is_closed() {
                 self.source.refresh()?;
                 let t = self.source.train();
                 if t.len_pairs() >= needed {
