@@ -220,6 +220,38 @@ impl EpisodeView {
         Some(out)
     }
 
+    /// `n` windows of `k >= 1` consecutive slots of one episode, **position-major**: the
+    /// result's `i * n + j` is the `i`-th frame of window `j`. Each window's episode is drawn
+    /// uniformly with replacement among those with at least `k` frames, its start uniform in
+    /// `[0, len - k]`; never wraps. `None` if `k` is 0 or no episode has `k` frames.
+    pub fn sample_windows(&self, n: usize, k: usize, rng: &mut impl Rng) -> Option<Vec<u32>> {
+        let long: Vec<&EpisodeInfo> = self.episodes.iter().filter(|e| e.len() >= k).collect();
+        if k == 0 || long.is_empty() {
+            return None;
+        }
+        let starts: Vec<(usize, usize)> = (0..n)
+            .map(|_| {
+                let e = rng.gen_range(0..long.len());
+                (e, rng.gen_range(0..=long[e].len() - k))
+            })
+            .collect();
+        let mut out = Vec::with_capacity(n * k);
+        for i in 0..k {
+            out.extend(starts.iter().map(|&(e, t)| long[e].slots[t + i]));
+        }
+        Some(out)
+    }
+
+    /// Windows of `k >= 1` consecutive frames available: the sum of `len - k + 1` over the
+    /// episodes with at least `k` frames (`len_frames` for 1, `len_pairs` for 2).
+    pub fn len_windows(&self, k: usize) -> usize {
+        self.episodes
+            .iter()
+            .filter(|e| k > 0 && e.len() >= k)
+            .map(|e| e.len() - k + 1)
+            .sum()
+    }
+
     /// Frames in the view's episodes.
     pub fn len_frames(&self) -> usize {
         self.frames

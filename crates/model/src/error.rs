@@ -32,13 +32,19 @@ pub enum ModelError {
         /// What was asked for.
         what: String,
     },
-    /// A method name that is not one of [`crate::Method::ALL`].
+    /// A method name that is not registered (see [`crate::Method::all`]).
     #[error("unknown method {name:?}; known methods: {known}")]
     UnknownMethod {
         /// The name that was given.
         name: String,
         /// The accepted names, comma separated.
         known: String,
+    },
+    /// A method registered at run time under a name or alias another method has.
+    #[error("method name {name:?} is already taken by another method; choose another name")]
+    MethodNameTaken {
+        /// The clashing name.
+        name: String,
     },
     /// A device string that `parse_device` does not understand.
     #[error("unknown device {name:?}; use auto, cpu, cuda or cuda:<index>")]

@@ -5,8 +5,9 @@
 //! * [`net`]: the conv trunk, the atlas heads, training (Eq. 1 / Eq. 7) and inference
 //!   (Eq. 2) outputs.
 //! * [`losses`]: InfoNCE (global-local, local-local), `L_Q`, MMD.
-//! * [`training`]: the trainer-side model (plus ST-DIM's score heads) and the per-method
-//!   batch loss.
+//! * [`method`]: the method seam ([`MethodDef`], [`Objective`], named [`Losses`]) and the
+//!   [`Method`] handle / registry.
+//! * [`methods`]: the built-in methods, one file each.
 //! * [`encoder`]: [`Encoder`] load/save/encode, usable without the trainer.
 
 #![warn(missing_docs)]
@@ -16,16 +17,17 @@ pub mod error;
 pub mod init;
 pub mod losses;
 pub mod method;
+pub mod methods;
 pub mod net;
 pub mod spec;
-pub mod training;
 
 pub use encoder::{
     export_encoder, export_encoder_tensors, Encoder, EncoderMeta, ENCODER_FORMAT_VERSION,
 };
 pub use error::ModelError;
 pub use init::WeightInit;
-pub use method::{GlobalTarget, Method};
-pub use net::{inference_output, training_output, EncoderNet};
+pub use method::{
+    register_method, Batch, BatchKind, LossInputs, Losses, Method, MethodDef, Objective,
+};
+pub use net::{inference_output, training_output, EncoderNet, GlobalTarget};
 pub use spec::{device_name, parse_device, EncoderSpec, FrameShape, Geometry, LOCAL_DEPTH};
-pub use training::{LossTerms, StdimHeads, TrainingModel};

@@ -9,7 +9,6 @@ use tch::{Kind, Tensor};
 use crate::error::{ModelError, TorchContext};
 use crate::init::orthogonal;
 pub use crate::init::WeightInit;
-use crate::method::GlobalTarget;
 use crate::spec::{EncoderSpec, Geometry, LOCAL_DEPTH, TRUNK_CHANNELS};
 
 /// Orthogonal init gain of every encoder layer: `calculate_gain('relu') = sqrt(2)`.
@@ -244,6 +243,16 @@ impl Atlas {
     pub fn units(&self) -> usize {
         self.units
     }
+}
+
+/// How the global vector of the anchor frame is formed from the atlas during training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GlobalTarget {
+    /// The mean of all heads' coordinates (DIM-UA's dilated prediction target, Eq. 7).
+    /// With one head this is that head.
+    Dilated,
+    /// `sum_i q_i psi_i` with the soft membership q (Eq. 1). With one head this is that head.
+    Weighted,
 }
 
 /// The training-time global output of the anchor frame (Eq. 1 or Eq. 7):

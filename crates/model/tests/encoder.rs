@@ -3,7 +3,7 @@
 
 use dimua_model::net::inference_output;
 use dimua_model::{
-    Encoder, EncoderSpec, FrameShape, Method, ModelError, TrainingModel, WeightInit,
+    Encoder, EncoderSpec, FrameShape, Method, ModelError, WeightInit, Batch, LossInputs,
 };
 use tch::{nn, Device, Kind, Tensor};
 
@@ -200,30 +200,32 @@ fn pair_loss_for_every_method_is_finite_with_gradients() {
         tch::manual_seed(5);
         let vs = nn::VarStore::new(Device::Cpu);
         let spec = EncoderSpec::new(FrameShape::ATARI_GRAY, heads, 16).unwrap();
-        let model = TrainingModel::new(&vs.root(), &spec, method, WeightInit::Seeded(5)).unwrap();
+        let model = method.build(&vs.root(), &spec, WeightInit::Seeded(5)).unwrap();
         let frames = random_frames(8, FrameShape::ATARI_GRAY);
-        let terms = model.pair_loss(&frames, 0.1, 0).unwrap();
-        let total = terms.total.double_value(&[]);
+        let terms = model.loss(&Batch::unlabelled(&frames, 4), LossInputs { tau: 0.1, seed: 0 }).unwrap();
+        let total = terms.total().double_value(&[]);
         assert!(total.is_finite(), "{method}: {total}");
         // Initial InfoNCE is close to ln(B) = ln 4 for an untrained model... within a margin.
-        let gl = terms.global_local.double_value(&[]);
+        let gl = terms.term("global_local").unwrap().double_value(&[]);
         assert!(gl > 0.0 && gl < 50.0, "{method}: L1 = {gl}");
-        let lq = terms.membership.double_value(&[]);
-        let mmd = terms.mmd.double_value(&[]);
-        match method {
-            Method::StDim => assert_eq!((lq, mmd), (0.0, 0.0)),
-            Method::PlusMmd => assert!(lq <= 0.0 && mmd != 0.0),
-            _ => assert!(lq <= 0.0 && mmd == 0.0),
+        let lq = terms.term("membership").unwrap().double_value(&[]);
+        let mmd = terms.term("mmd").unwrap().double_value(&[]);
+        if method == Method::StDim {
+            assert_eq!((lq, mmd), (0.0, 0.0));
+        } else if method == Method::PlusMmd {
+            assert!(lq <= 0.0 && mmd != 0.0);
+        } else {
+            assert!(lq <= 0.0 && mmd == 0.0);
         }
-        let expected = terms.global_local.double_value(&[])
-            + terms.local_local.double_value(&[])
+        let expected = terms.term("global_local").unwrap().double_value(&[])
+            + terms.term("local_local").unwrap().double_value(&[])
             + 0.1 * lq
             + mmd;
         assert!(
             (total - expected).abs() < 1e-4,
             "{method}: {total} vs {expected}"
         );
-        terms.total.backward();
+        terms.total().backward();
         for (name, var) in vs.variables() {
             let g = var.grad();
             assert!(g.defined(), "{method}: no gradient for {name}");
@@ -236,25 +238,24 @@ fn pair_loss_rejects_bad_batches() {
     let vs = nn::VarStore::new(Device::Cpu);
     let spec = EncoderSpec::new(SMALL, 2, 8).unwrap();
     let model =
-        TrainingModel::new(&vs.root(), &spec, Method::DimUa, WeightInit::Seeded(6)).unwrap();
+        Method::DimUa.build(&vs.root(), &spec, WeightInit::Seeded(6)).unwrap();
     assert!(matches!(
-        model.pair_loss(&random_frames(7, SMALL), 0.1, 0),
+        model.loss(&Batch::unlabelled(&random_frames(7, SMALL), 4), LossInputs { tau: 0.1, seed: 0 }),
         Err(ModelError::WrongShape { .. })
     ));
     assert!(matches!(
-        model.pair_loss(&random_frames(2, SMALL), 0.1, 0),
+        model.loss(&Batch::unlabelled(&random_frames(2, SMALL), 4), LossInputs { tau: 0.1, seed: 0 }),
         Err(ModelError::WrongShape { .. })
     ));
     let f = random_frames(8, SMALL).to_kind(Kind::Float);
     assert!(matches!(
-        model.pair_loss(&f, 0.1, 0),
+        model.loss(&Batch::unlabelled(&f, 4), LossInputs { tau: 0.1, seed: 0 }),
         Err(ModelError::WrongDtype { .. })
     ));
     assert!(matches!(
-        TrainingModel::new(
+        Method::StDim.build(
             &vs.root(),
             &EncoderSpec::new(SMALL, 2, 8).unwrap(),
-            Method::StDim,
             WeightInit::Zeros
         ),
         Err(ModelError::UnsupportedArchitecture { .. })
@@ -269,9 +270,9 @@ fn dilated_target_leaves_membership_to_the_q_loss() {
     let vs = nn::VarStore::new(Device::Cpu);
     let spec = EncoderSpec::new(SMALL, 3, 8).unwrap();
     let model =
-        TrainingModel::new(&vs.root(), &spec, Method::DimUa, WeightInit::Seeded(6)).unwrap();
-    let terms = model.pair_loss(&random_frames(8, SMALL), 0.0, 0).unwrap();
-    terms.total.backward();
+        Method::DimUa.build(&vs.root(), &spec, WeightInit::Seeded(6)).unwrap();
+    let terms = model.loss(&Batch::unlabelled(&random_frames(8, SMALL), 4), LossInputs { tau: 0.0, seed: 0 }).unwrap();
+    terms.total().backward();
     let vars = vs.variables();
     let g = vars["atlas.membership.weight"].grad();
     assert_eq!(g.abs().sum(Kind::Float).double_value(&[]), 0.0);

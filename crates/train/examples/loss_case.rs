@@ -6,7 +6,7 @@
 
 use dimua_model::init::derive_seed;
 use dimua_model::losses::logit_uniform_prior;
-use dimua_model::{EncoderSpec, FrameShape, Method, TrainingModel, WeightInit};
+use dimua_model::{EncoderSpec, FrameShape, Method, WeightInit, Batch, LossInputs};
 use tch::{nn, Device, Kind, Tensor};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -19,10 +19,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seed = 11u64;
     let vs = nn::VarStore::new(Device::Cpu);
     let spec = EncoderSpec::new(FrameShape::ATARI_GRAY, heads, units)?;
-    let model = TrainingModel::new(&vs.root(), &spec, method, WeightInit::Seeded(3))?;
+    let model = method.build(&vs.root(), &spec, WeightInit::Seeded(3))?;
     tch::manual_seed(5);
     let frames = Tensor::randint(256, [2 * b, 210, 160, 1], (Kind::Uint8, Device::Cpu));
-    let terms = model.pair_loss(&frames, 0.1, seed)?;
+    let terms = model.loss(
+        &Batch::unlabelled(&frames, b as usize),
+        LossInputs { tau: 0.1, seed },
+    )?;
     let mut tensors: Vec<(String, Tensor)> = vs
         .variables()
         .into_iter()
@@ -32,7 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     let params: Vec<Tensor> = vars.iter().map(|(_, t)| t.shallow_clone()).collect();
-    let grads = Tensor::run_backward(&[&terms.total], &params, false, false);
+    let grads = Tensor::run_backward(&[terms.total()], &params, false, false);
     let mut adam = dimua_train::adam::Adam::new(&params, 3e-4, 1e-5)?;
     adam.step(&params, &grads)?;
     for (name, p) in &vars {

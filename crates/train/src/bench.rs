@@ -9,7 +9,7 @@ use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::data::PairSource;
+use crate::data::BatchSource;
 use crate::error::TrainError;
 use crate::trainer::{mix, Learner, StepOutcome};
 
@@ -172,17 +172,23 @@ pub fn bench_train_steps(config: &BenchConfig) -> Result<BenchResult, TrainError
         1e-5,
         dimua_model::WeightInit::Seeded(mix(config.seed, 0, 0)),
     )?;
-    let mut source = PairSource::new(store, config.frame, 2, device)?;
+    let mut source = BatchSource::new(store, config.frame, 2, device)?;
     let mut sampler = ChaCha8Rng::seed_from_u64(rng.gen());
+    let kind = config.method.batch();
     let mut step = |learner: &mut Learner| -> Result<f64, TrainError> {
-        let pairs = source
-            .sample(dimua_buffer::Split::Train, config.batch_size, &mut sampler)
+        let slots = source
+            .sample(dimua_buffer::Split::Train, kind, config.batch_size, &mut sampler)
             .ok_or(TrainError::Config {
                 field: "pool_frames",
-                reason: "no episode with 2 frames".into(),
+                reason: "no episode long enough for one sample".into(),
             })?;
-        let frames = source.gather(&pairs)?;
-        match learner.step(&frames, 0.1, sampler.gen())? {
+        let frames = source.gather(&slots)?;
+        let batch = dimua_model::Batch::unlabelled(&frames, config.batch_size);
+        let inputs = dimua_model::LossInputs {
+            tau: 0.1,
+            seed: sampler.gen(),
+        };
+        match learner.step(&batch, inputs)? {
             StepOutcome::Applied(v) | StepOutcome::NonFinite(v) => Ok(v[0]),
         }
     };

@@ -67,13 +67,11 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// Defaults for `method`: `st-dim` (and `random-cnn`) 1 x 256, the atlas methods 4 x 512
-    /// (the reference README's recipes); everything else as the reference.
+    /// Defaults for `method`: its own default architecture (`st-dim` and `random-cnn`
+    /// 1 x 256, the atlas methods 4 x 512: the reference README's recipes); everything else
+    /// as the reference.
     pub fn for_method(method: Method) -> Self {
-        let (heads, units) = match method {
-            Method::StDim | Method::RandomCnn => (1, 256),
-            Method::DimUa | Method::MinusUa | Method::PlusMmd => (4, 512),
-        };
+        let (heads, units) = method.default_architecture();
         TrainConfig {
             method,
             heads,

@@ -1,8 +1,10 @@
 //! Getting training batches from the frame store onto the device.
 //!
-//! [`PairSource`] keeps the train and val [`EpisodeView`]s of a [`FrameStore`] up to date
-//! (collection may still be running), samples `(x_t, x_{t+1})` pairs, and assembles them as
-//! one u8 tensor `[2B, H, W, C]` on the training device (earlier frames first):
+//! [`BatchSource`] keeps the train and val [`EpisodeView`]s of a [`FrameStore`] up to date
+//! (collection may still be running), samples what a method's [`BatchKind`] asks for
+//! (`(x_t, x_{t+1})` pairs, windows of `k` consecutive frames, single frames with or without
+//! their labels), and assembles it as one u8 tensor `[k B, H, W, C]` on the training device,
+//! position-major (for pairs: earlier frames first):
 //!
 //! * CPU: the frames are copied once, straight from the store into a reused u8 tensor.
 //! * CUDA: a device-side u8 mirror of the store (one row per slot) receives each newly
@@ -12,7 +14,7 @@
 use std::sync::Arc;
 
 use dimua_buffer::{EpisodeFilter, EpisodeView, FrameStore, Split};
-use dimua_model::FrameShape;
+use dimua_model::{BatchKind, FrameShape};
 use rand::Rng;
 use tch::{Device, Kind, Tensor};
 
@@ -28,7 +30,7 @@ struct DeviceMirror {
 
 /// Train/val views of a store plus batch assembly on the training device.
 #[derive(Debug)]
-pub struct PairSource {
+pub struct BatchSource {
     store: Arc<FrameStore>,
     shape: FrameShape,
     device: Device,
@@ -41,7 +43,7 @@ pub struct PairSource {
     sorted_after_close: bool,
 }
 
-impl PairSource {
+impl BatchSource {
     /// Views of `store`'s train and val episodes with at least `min_len` frames, for
     /// batches on `device`. With a closed store the views are sorted canonically so that
     /// sampling is reproducible.
@@ -54,7 +56,7 @@ impl PairSource {
         Self::with_mirror(store, shape, min_len, device, device != Device::Cpu)
     }
 
-    /// Like [`PairSource::new`], choosing whether batches come from a device-side mirror of
+    /// Like [`BatchSource::new`], choosing whether batches come from a device-side mirror of
     /// the store (the default off the CPU) or straight from host memory.
     pub fn with_mirror(
         store: Arc<FrameStore>,
@@ -89,7 +91,7 @@ impl PairSource {
         } else {
             None
         };
-        let mut src = PairSource {
+        let mut src = BatchSource {
             store,
             shape,
             device,
@@ -168,19 +170,57 @@ impl PairSource {
         &self.store
     }
 
-    /// `n` pairs from `split`'s view (`None` if it has no episode with 2 frames).
-    pub fn sample(&self, split: Split, n: usize, rng: &mut impl Rng) -> Option<Vec<(u32, u32)>> {
-        match split {
-            Split::Val => self.val.sample_pairs(n, rng),
-            _ => self.train.sample_pairs(n, rng),
+    /// `n` samples of `kind` from `split`'s view as slots, position-major (pairs: the `n`
+    /// earlier frames, then the `n` later ones); `None` if the view has no episode long
+    /// enough.
+    pub fn sample(
+        &self,
+        split: Split,
+        kind: BatchKind,
+        n: usize,
+        rng: &mut impl Rng,
+    ) -> Option<Vec<u32>> {
+        let view = match split {
+            Split::Val => &self.val,
+            _ => &self.train,
+        };
+        match kind {
+            BatchKind::Pairs => view.sample_pairs(n, rng).map(|pairs| {
+                let later = pairs.iter().map(|p| p.1);
+                pairs.iter().map(|p| p.0).chain(later).collect()
+            }),
+            BatchKind::Sequences { len } => view.sample_windows(n, len, rng),
+            BatchKind::Frames | BatchKind::LabelledFrames => view.sample_frames(n, rng),
         }
     }
 
-    /// The frames of `pairs` as u8 `[2B, H, W, C]` on the device: rows `0..B` the earlier
-    /// frames, rows `B..2B` the later ones.
-    pub fn gather(&mut self, pairs: &[(u32, u32)]) -> Result<Tensor, TrainError> {
-        let b = pairs.len();
-        let order = pairs.iter().map(|p| p.0).chain(pairs.iter().map(|p| p.1));
+    /// How many distinct samples of `kind` the split's view holds (pairs, windows or frames).
+    pub fn available(&self, split: Split, kind: BatchKind) -> usize {
+        let view = match split {
+            Split::Val => &self.val,
+            _ => &self.train,
+        };
+        match kind {
+            BatchKind::Pairs => view.len_pairs(),
+            k => view.len_windows(k.frames_per_sample()),
+        }
+    }
+
+    /// The RAM label bytes of `slots` as `u8 [n, label_bytes]` on the training device.
+    pub fn labels(&self, slots: &[u32]) -> Result<Tensor, TrainError> {
+        let lb = self.store.spec().label_bytes;
+        let mut host = Vec::with_capacity(slots.len() * lb);
+        self.store.gather_labels(slots, &mut host);
+        Tensor::f_from_slice(&host)
+            .and_then(|t| t.f_view([slots.len() as i64, lb as i64]))
+            .and_then(|t| t.f_to_device(self.device))
+            .ctx("gathering labels")
+    }
+
+    /// The frames of `slots`, in that order, as one u8 tensor `[n, H, W, C]` on the device.
+    pub fn gather(&mut self, slots: &[u32]) -> Result<Tensor, TrainError> {
+        let rows = slots.len();
+        let order = slots.iter().copied();
         match &self.mirror {
             Some(m) => {
                 let idx: Vec<i64> = order.map(|s| s as i64).collect();
@@ -192,7 +232,7 @@ impl PairSource {
             }
             None => {
                 let [h, w, c] = self.shape.dims();
-                let dims = [2 * b as i64, h, w, c];
+                let dims = [rows as i64, h, w, c];
                 let reuse = matches!(&self.staging, Some(t) if t.size() == dims);
                 if !reuse {
                     self.staging = Some(
@@ -209,12 +249,12 @@ impl PairSource {
                             reason: "staging tensor missing".into(),
                         })?;
                 let fb = self.shape.bytes();
-                // SAFETY: `staging` is a contiguous u8 CPU tensor of exactly 2B frames that
+                // SAFETY: `staging` is a contiguous u8 CPU tensor of exactly `rows` frames that
                 // only this source writes; the previous batch's uses of it (the float
                 // conversion inside the model) are finished before the next gather, since
                 // training is sequential. Slots come from the views, i.e. published episodes.
                 let dst = unsafe {
-                    std::slice::from_raw_parts_mut(staging.data_ptr() as *mut u8, 2 * b * fb)
+                    std::slice::from_raw_parts_mut(staging.data_ptr() as *mut u8, rows * fb)
                 };
                 for (chunk, slot) in dst.chunks_exact_mut(fb).zip(order) {
                     chunk.copy_from_slice(self.store.frame(slot));
@@ -268,9 +308,9 @@ mod tests {
         w0.end_episode();
         w1.end_episode();
         let mut host =
-            PairSource::with_mirror(store.clone(), shape, 2, Device::Cpu, false).unwrap();
+            BatchSource::with_mirror(store.clone(), shape, 2, Device::Cpu, false).unwrap();
         let mut mirror =
-            PairSource::with_mirror(store.clone(), shape, 2, Device::Cpu, true).unwrap();
+            BatchSource::with_mirror(store.clone(), shape, 2, Device::Cpu, true).unwrap();
         push(&mut w1, 5);
         w1.end_episode();
         push(&mut w0, 6);
@@ -280,9 +320,10 @@ mod tests {
         mirror.refresh().unwrap();
         for split in [Split::Train, Split::Val] {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-            let pairs = host.sample(split, 16, &mut rng).unwrap();
-            let a = host.gather(&pairs).unwrap();
-            let b = mirror.gather(&pairs).unwrap();
+            let slots = host.sample(split, BatchKind::Pairs, 16, &mut rng).unwrap();
+            let a = host.gather(&slots).unwrap();
+            let b = mirror.gather(&slots).unwrap();
+            let pairs: Vec<(u32, u32)> = (0..16).map(|i| (slots[i], slots[16 + i])).collect();
             assert_eq!(a.size(), vec![32, 3, 2, 2]);
             assert!(a.equal(&b));
             // Row i is the earlier frame of pair i, row B + i the later one.

@@ -49,7 +49,7 @@ pub enum TrainError {
     },
     /// The loss became NaN or infinite; the last checkpoint (end of the previous epoch) is
     /// kept untouched.
-    #[error("non-finite {phase} loss at epoch {epoch}, step {step_in_epoch} (global step {global_step}): total {total}, global-local {global_local}, local-local {local_local}, membership {membership}, mmd {mmd}; the last good checkpoint (end of epoch {last_good_epoch:?}) is kept")]
+    #[error("non-finite {phase} loss at epoch {epoch}, step {step_in_epoch} (global step {global_step}): {}; the last good checkpoint (end of epoch {last_good_epoch:?}) is kept", format_terms(.terms))]
     NonFiniteLoss {
         /// `"train"` or `"val"`.
         phase: &'static str,
@@ -59,16 +59,8 @@ pub enum TrainError {
         step_in_epoch: usize,
         /// Optimiser steps taken before this one.
         global_step: u64,
-        /// The loss terms of the offending batch.
-        total: f64,
-        /// L1.
-        global_local: f64,
-        /// L2.
-        local_local: f64,
-        /// L_Q.
-        membership: f64,
-        /// MMD.
-        mmd: f64,
+        /// The method's loss terms of the offending batch (or pass), by name.
+        terms: Vec<(String, f64)>,
         /// Last epoch whose checkpoint is on disk (`None`: none yet).
         last_good_epoch: Option<usize>,
     },
@@ -145,4 +137,13 @@ pub(crate) fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> T
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// `total 1.2, global_local nan, ...`: loss terms for an error message.
+fn format_terms(terms: &[(String, f64)]) -> String {
+    terms
+        .iter()
+        .map(|(n, v)| format!("{n} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

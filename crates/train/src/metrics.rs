@@ -4,32 +4,72 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-/// Mean loss terms over the batches of one pass.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+/// Mean loss terms over the batches of one pass, named as the method names them
+/// ([`dimua_model::MethodDef::loss_terms`]; the first is `total`). Serialised as one JSON
+/// object `{"total": .., "<term>": .., ...}` in the method's order.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LossMeans {
-    /// `L1 + L2 + tau L_Q (+ MMD)`.
-    pub total: f64,
-    /// `L1`, global-local InfoNCE.
-    pub global_local: f64,
-    /// `L2`, local-local InfoNCE.
-    pub local_local: f64,
-    /// `L_Q` (without the tau factor; 0 when unused).
-    pub membership: f64,
-    /// The MMD term (0 when unused).
-    pub mmd: f64,
+    /// `(name, mean)` in the method's order.
+    pub terms: Vec<(String, f64)>,
 }
 
 impl LossMeans {
-    /// From `[total, global_local, local_local, membership, mmd]` sums over `n` batches.
-    pub fn from_sums(sums: [f64; 5], n: usize) -> Self {
+    /// From per-term sums over `n` batches, named by `names` (same order and length).
+    pub fn from_sums(names: &[&str], sums: &[f64], n: usize) -> Self {
         let d = n.max(1) as f64;
         LossMeans {
-            total: sums[0] / d,
-            global_local: sums[1] / d,
-            local_local: sums[2] / d,
-            membership: sums[3] / d,
-            mmd: sums[4] / d,
+            terms: names
+                .iter()
+                .zip(sums)
+                .map(|(name, s)| (name.to_string(), s / d))
+                .collect(),
         }
+    }
+
+    /// The total (the first term; NaN if there is none).
+    pub fn total(&self) -> f64 {
+        self.terms.first().map_or(f64::NAN, |t| t.1)
+    }
+
+    /// The term called `name`.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.terms.iter().find(|t| t.0 == name).map(|t| t.1)
+    }
+
+    /// Whether every term is finite.
+    pub fn all_finite(&self) -> bool {
+        self.terms.iter().all(|t| t.1.is_finite())
+    }
+}
+
+impl Serialize for LossMeans {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.terms.len()))?;
+        for (k, v) in &self.terms {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for LossMeans {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Terms;
+        impl<'de> serde::de::Visitor<'de> for Terms {
+            type Value = LossMeans;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of named loss terms")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<LossMeans, A::Error> {
+                let mut terms = Vec::new();
+                while let Some((k, v)) = a.next_entry::<String, f64>()? {
+                    terms.push((k, v));
+                }
+                Ok(LossMeans { terms })
+            }
+        }
+        d.deserialize_map(Terms)
     }
 }
 
@@ -68,27 +108,16 @@ pub struct EpochMetrics {
     pub val_frames: usize,
 }
 
-fn losses(map: &mut Map<String, Value>, prefix: &str, l: Option<&LossMeans>) {
-    let v = |x: Option<f64>| x.map_or(Value::Null, |x| json!(x));
-    map.insert(format!("loss/{prefix}_total"), v(l.map(|l| l.total)));
-    map.insert(
-        format!("loss/{prefix}_global_local"),
-        v(l.map(|l| l.global_local)),
-    );
-    map.insert(
-        format!("loss/{prefix}_local_local"),
-        v(l.map(|l| l.local_local)),
-    );
-    map.insert(
-        format!("loss/{prefix}_membership"),
-        v(l.map(|l| l.membership)),
-    );
-    map.insert(format!("loss/{prefix}_mmd"), v(l.map(|l| l.mmd)));
+fn losses(map: &mut Map<String, Value>, prefix: &str, names: &[String], l: Option<&LossMeans>) {
+    for name in names {
+        let v = l.and_then(|l| l.get(name)).map_or(Value::Null, |x| json!(x));
+        map.insert(format!("loss/{prefix}_{name}"), v);
+    }
 }
 
 impl EpochMetrics {
-    /// The `metrics.jsonl` object: `epoch`, `step`, `loss/{train,val}_{total,global_local,
-    /// local_local,membership,mmd}`, `atlas/membership_entropy`, `atlas/head_share`,
+    /// The `metrics.jsonl` object: `epoch`, `step`, `loss/{train,val}_<term>` for each of
+    /// the method's loss terms (`total`, `global_local`, ... for the ST-DIM family), `atlas/membership_entropy`, `atlas/head_share`,
     /// `perf/steps_per_s`, `perf/frames_seen`, `perf/epoch_s`, `hparam/tau`,
     /// `early_stop/{improved,best_val_loss,counter}`, `data/{train,val}_frames`.
     /// Missing values (no val data yet) are `null`.
@@ -96,8 +125,9 @@ impl EpochMetrics {
         let mut m = Map::new();
         m.insert("epoch".into(), json!(self.epoch));
         m.insert("step".into(), json!(self.global_step));
-        losses(&mut m, "train", Some(&self.train));
-        losses(&mut m, "val", self.val.as_ref());
+        let names: Vec<String> = self.train.terms.iter().map(|t| t.0.clone()).collect();
+        losses(&mut m, "train", &names, Some(&self.train));
+        losses(&mut m, "val", &names, self.val.as_ref());
         m.insert(
             "atlas/membership_entropy".into(),
             json!(self.membership_entropy),

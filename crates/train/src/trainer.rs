@@ -20,8 +20,8 @@ use dimua_buffer::{FrameStore, Split};
 use dimua_model::encoder::{export_encoder_tensors, write_atomic, ENCODER_PREFIXES};
 use dimua_model::losses::{membership_entropy, tau_at};
 use dimua_model::{
-    device_name, parse_device, EncoderMeta, EncoderSpec, FrameShape, Method, TrainingModel,
-    WeightInit,
+    device_name, parse_device, Batch, BatchKind, EncoderMeta, EncoderSpec, FrameShape,
+    LossInputs, Method, Objective, WeightInit,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -35,7 +35,7 @@ use crate::checkpoint::{
     EarlyStopping, Plan, CHECKPOINT_FORMAT_VERSION, CHECKPOINT_META,
 };
 use crate::config::TrainConfig;
-use crate::data::PairSource;
+use crate::data::BatchSource;
 use crate::error::{io_err, TorchCtx, TrainError};
 use crate::metrics::{EpochMetrics, LossMeans};
 
@@ -210,7 +210,9 @@ const STREAM_STEP_VAL: u64 = 4;
 pub(crate) struct Learner {
     /// Owns the variables (kept alive for the run).
     _vs: VarStore,
-    pub model: TrainingModel,
+    pub model: Box<dyn Objective>,
+    /// The method whose objective `model` is.
+    pub method: Method,
     pub names: Vec<String>,
     pub params: Vec<Tensor>,
     pub adam: Adam,
@@ -218,10 +220,10 @@ pub(crate) struct Learner {
 
 /// One step's outcome.
 pub(crate) enum StepOutcome {
-    /// Applied; the loss terms `[total, L1, L2, L_Q, MMD]`.
-    Applied([f64; 5]),
-    /// Not applied: non-finite loss.
-    NonFinite([f64; 5]),
+    /// Applied; the method's loss terms, in its order.
+    Applied(Vec<f64>),
+    /// Not applied: non-finite loss (the terms, in the method's order).
+    NonFinite(Vec<f64>),
 }
 
 impl Learner {
@@ -234,7 +236,7 @@ impl Learner {
         init: WeightInit,
     ) -> Result<Self, TrainError> {
         let vs = VarStore::new(device);
-        let model = TrainingModel::new(&vs.root(), spec, method, init)?;
+        let model = method.build(&vs.root(), spec, init)?;
         let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         let (names, params): (Vec<_>, Vec<_>) = vars.into_iter().unzip();
@@ -242,6 +244,7 @@ impl Learner {
         Ok(Learner {
             _vs: vs,
             model,
+            method,
             names,
             params,
             adam,
@@ -249,19 +252,18 @@ impl Learner {
     }
 
     /// Loss, backward (gradients via autograd, not accumulated into `.grad`), Adam.
-    /// `seed` drives the step's random draws (the MMD prior).
+    /// `inputs.seed` drives the step's random draws (e.g. the MMD prior).
     pub fn step(
         &mut self,
-        frames: &Tensor,
-        tau: f64,
-        seed: u64,
+        batch: &Batch<'_>,
+        inputs: LossInputs,
     ) -> Result<StepOutcome, TrainError> {
-        let terms = self.model.pair_loss(frames, tau, seed)?;
+        let terms = self.model.loss(batch, inputs)?;
         let values = losses_to_host(&terms.stacked()?)?;
         if !values.iter().all(|v| v.is_finite()) {
             return Ok(StepOutcome::NonFinite(values));
         }
-        let grads = Tensor::f_run_backward(&[&terms.total], &self.params, false, false)
+        let grads = Tensor::f_run_backward(&[terms.total()], &self.params, false, false)
             .ctx("backpropagating")?;
         self.adam.step(&self.params, &grads)?;
         Ok(StepOutcome::Applied(values))
@@ -291,15 +293,41 @@ impl Learner {
     }
 }
 
-fn losses_to_host(stacked: &Tensor) -> Result<[f64; 5], TrainError> {
+fn losses_to_host(stacked: &Tensor) -> Result<Vec<f64>, TrainError> {
     let host = stacked
         .f_to_device(Device::Cpu)
         .and_then(|t| t.f_to_kind(Kind::Double))
         .ctx("reading the loss")?;
-    let v: Vec<f64> = Vec::<f64>::try_from(&host).ctx("reading the loss")?;
-    let mut out = [0.0; 5];
-    out.copy_from_slice(&v[..5]);
-    Ok(out)
+    Vec::<f64>::try_from(&host).ctx("reading the loss")
+}
+
+/// Samples one batch of `kind` (`b` samples) from `split` and puts it on the device:
+/// the frames, and the labels for [`BatchKind::LabelledFrames`].
+fn draw_batch(
+    source: &mut BatchSource,
+    split: Split,
+    kind: BatchKind,
+    b: usize,
+    rng: &mut ChaCha8Rng,
+    min_len: usize,
+) -> Result<(Tensor, Option<Tensor>), TrainError> {
+    let name = if split == Split::Val { "val" } else { "train" };
+    let slots = source
+        .sample(split, kind, b, rng)
+        .ok_or(TrainError::NotEnoughData {
+            split: name,
+            pairs: 0,
+            episodes: 0,
+            min_len,
+            needed: if split == Split::Val { 1 } else { b },
+            hint: "",
+        })?;
+    let frames = source.gather(&slots)?;
+    let labels = match kind {
+        BatchKind::LabelledFrames => Some(source.labels(&slots)?),
+        _ => None,
+    };
+    Ok((frames, labels))
 }
 
 /// A training run: call [`Trainer::run`].
@@ -308,7 +336,7 @@ pub struct Trainer {
     spec: EncoderSpec,
     run_dir: PathBuf,
     device: Device,
-    source: PairSource,
+    source: BatchSource,
     learner: Learner,
     plan: Option<Plan>,
     next_epoch: usize,
@@ -339,7 +367,7 @@ impl Trainer {
         }
         let device = parse_device(&config.device)?;
         let learner = initial_learner(&spec, &config)?;
-        let source = PairSource::new(store, frame_shape, config.min_episode_len, device)?;
+        let source = BatchSource::new(store, frame_shape, config.min_episode_len, device)?;
         let encoder_meta = EncoderMeta::new(&spec, config.method, config.game.clone())?;
         Ok(Trainer {
             sampler: ChaCha8Rng::seed_from_u64(mix(config.seed, STREAM_TRAIN, 0)),
@@ -456,7 +484,7 @@ impl Trainer {
             .parse()
             .map_err(|_| corrupt("bad sampler position".into()))?;
         sampler.set_word_pos(pos);
-        let source = PairSource::new(store, frame_shape, config.min_episode_len, device)?;
+        let source = BatchSource::new(store, frame_shape, config.min_episode_len, device)?;
         let encoder_meta = EncoderMeta::new(&spec, config.method, config.game.clone())?;
         let finished = match meta.status.as_str() {
             "finished" => Some(StopReason::MaxEpochs),
@@ -515,26 +543,28 @@ impl Trainer {
     /// closed first.
     fn wait_for_data(&mut self, progress: &mut ProgressFn<'_>) -> Result<bool, TrainError> {
         let needed = self.config.batch_size;
+        let kind = self.config.method.batch();
         let mut last_report = Instant::now() - Duration::from_secs(1);
         loop {
             // Read before refreshing: a refresh after the close sees every episode and sorts
             // the views canonically, which is what makes `wait_for_collection` reproducible.
             let closed = self.source.store().is_closed();
             self.source.refresh()?;
-            let pairs = self.source.train().len_pairs();
+            let pairs = self.source.available(Split::Train, kind);
             let may_start = closed || !self.config.wait_for_collection;
             if may_start && pairs >= needed {
                 return Ok(true);
             }
             if self.source.store().is_closed() {
                 self.source.refresh()?;
-                let t = self.source.train();
-                if t.len_pairs() >= needed {
+                let available = self.source.available(Split::Train, kind);
+                if available >= needed {
                     return Ok(true);
                 }
+                let t = self.source.train();
                 return Err(TrainError::NotEnoughData {
                     split: "train",
-                    pairs: t.len_pairs(),
+                    pairs: available,
                     episodes: t.num_episodes(),
                     min_len: self.config.min_episode_len,
                     needed,
@@ -609,39 +639,47 @@ impl Trainer {
         }
 
         let b = self.config.batch_size;
+        let method = self.config.method;
+        let kind = method.batch();
+        let names = method.loss_terms();
         let mut reason = StopReason::MaxEpochs;
         while self.next_epoch < self.config.max_epochs {
             let epoch = self.next_epoch;
             let epoch_start = Instant::now();
             // ---- train pass ----
-            let mut sums = [0.0f64; 5];
+            let mut sums = vec![0.0f64; names.len()];
             for s in 0..plan.steps_per_epoch {
                 if !self.source.store().is_closed() || s == 0 {
                     self.source.refresh()?;
                 }
-                let pairs = self
-                    .source
-                    .sample(Split::Train, b, &mut self.sampler)
-                    .ok_or(TrainError::NotEnoughData {
-                        split: "train",
-                        pairs: 0,
-                        episodes: 0,
-                        min_len: self.config.min_episode_len,
-                        needed: b,
-                        hint: "",
-                    })?;
-                let frames = self.source.gather(&pairs)?;
+                let (frames, labels) = draw_batch(
+                    &mut self.source,
+                    Split::Train,
+                    kind,
+                    b,
+                    &mut self.sampler,
+                    self.config.min_episode_len,
+                )?;
+                let batch = Batch {
+                    frames: &frames,
+                    samples: b,
+                    labels: labels.as_ref(),
+                };
                 let step_seed = mix(self.config.seed, STREAM_STEP_TRAIN, self.global_step);
                 let tau = tau_at(
                     self.config.tau,
                     self.global_step,
                     self.config.tau_warmup_steps,
                 );
-                let values = match self.learner.step(&frames, tau, step_seed)? {
+                let inputs = LossInputs {
+                    tau,
+                    seed: step_seed,
+                };
+                let values = match self.learner.step(&batch, inputs)? {
                     StepOutcome::Applied(v) => v,
                     StepOutcome::NonFinite(v) => return Err(self.non_finite("train", epoch, s, v)),
                 };
-                for (acc, v) in sums.iter_mut().zip(values) {
+                for (acc, v) in sums.iter_mut().zip(&values) {
                     *acc += v;
                 }
                 self.global_step += 1;
@@ -659,12 +697,12 @@ impl Trainer {
                 }
             }
             let train_s = epoch_start.elapsed().as_secs_f64();
-            let train = LossMeans::from_sums(sums, plan.steps_per_epoch);
+            let train = LossMeans::from_sums(names, &sums, plan.steps_per_epoch);
 
             // ---- validation pass ----
             let val = self.validate(epoch)?;
             let improved = match &val {
-                Some(v) => self.early.observe(epoch, v.losses.total),
+                Some(v) => self.early.observe(epoch, v.losses.total()),
                 None => false,
             };
             if improved && !self.config.last_weights {
@@ -674,11 +712,11 @@ impl Trainer {
                 epoch,
                 global_step: self.global_step,
                 train,
-                val: val.as_ref().map(|v| v.losses),
+                val: val.as_ref().map(|v| v.losses.clone()),
                 membership_entropy: val.as_ref().map(|v| v.entropy),
                 head_share: val.as_ref().map(|v| v.head_share.clone()),
                 steps_per_s: plan.steps_per_epoch as f64 / train_s.max(1e-9),
-                frames_seen: self.global_step * 2 * b as u64,
+                frames_seen: self.global_step * (kind.frames_per_sample() * b) as u64,
                 tau: tau_at(
                     self.config.tau,
                     self.global_step,
@@ -706,8 +744,8 @@ impl Trainer {
             self.export_current()?;
             tracing::info!(
                 epoch,
-                train_loss = train.total,
-                val_loss = metrics.val.map(|v| v.total),
+                train_loss = metrics.train.total(),
+                val_loss = metrics.val.as_ref().map(LossMeans::total),
                 steps_per_s = metrics.steps_per_s,
                 "epoch done"
             );
@@ -728,18 +766,15 @@ impl Trainer {
         phase: &'static str,
         epoch: usize,
         step: usize,
-        v: [f64; 5],
+        v: Vec<f64>,
     ) -> TrainError {
+        let names = self.config.method.loss_terms();
         TrainError::NonFiniteLoss {
             phase,
             epoch,
             step_in_epoch: step,
             global_step: self.global_step,
-            total: v[0],
-            global_local: v[1],
-            local_local: v[2],
-            membership: v[3],
-            mmd: v[4],
+            terms: names.iter().map(|n| n.to_string()).zip(v).collect(),
             last_good_epoch: self.next_epoch.checked_sub(1),
         }
     }
@@ -749,8 +784,10 @@ impl Trainer {
     fn validate(&mut self, epoch: usize) -> Result<Option<ValResult>, TrainError> {
         self.source.refresh()?;
         let b = self.config.batch_size;
+        let kind = self.config.method.batch();
+        let names = self.config.method.loss_terms();
         let val = self.source.val();
-        if val.num_pair_episodes() == 0 {
+        if self.source.available(Split::Val, kind) == 0 {
             if self.source.store().is_closed() {
                 return Err(TrainError::NotEnoughData {
                     split: "val",
@@ -776,36 +813,42 @@ impl Trainer {
         let heads = self.spec.heads as i64;
         let ctx = "validating";
         let _guard = tch::no_grad_guard();
-        let mut sums = Tensor::f_zeros([5], (Kind::Float, self.device)).ctx(ctx)?;
+        let mut sums =
+            Tensor::f_zeros([names.len() as i64], (Kind::Float, self.device)).ctx(ctx)?;
         let mut entropy_sum = Tensor::f_zeros([], (Kind::Double, self.device)).ctx(ctx)?;
         let mut counts = Tensor::f_zeros([heads], (Kind::Double, self.device)).ctx(ctx)?;
         let mut frames_seen = 0usize;
         for s in 0..steps {
-            let pairs =
-                self.source
-                    .sample(Split::Val, b, &mut rng)
-                    .ok_or(TrainError::NotEnoughData {
-                        split: "val",
-                        pairs: 0,
-                        episodes: 0,
-                        min_len: self.config.min_episode_len,
-                        needed: 1,
-                        hint: "",
-                    })?;
-            let frames = self.source.gather(&pairs)?;
+            let (frames, labels) = draw_batch(
+                &mut self.source,
+                Split::Val,
+                kind,
+                b,
+                &mut rng,
+                self.config.min_episode_len,
+            )?;
+            let batch = Batch {
+                frames: &frames,
+                samples: b,
+                labels: labels.as_ref(),
+            };
             let step_seed = mix(
                 self.config.seed,
                 STREAM_STEP_VAL,
                 (epoch as u64) << 32 | s as u64,
             );
-            let terms = self.learner.model.pair_loss(&frames, tau, step_seed)?;
+            let inputs = LossInputs {
+                tau,
+                seed: step_seed,
+            };
+            let terms = self.learner.model.loss(&batch, inputs)?;
             sums = sums.f_add(&terms.stacked()?).ctx(ctx)?;
-            frames_seen += 2 * b;
+            let rows = terms.membership_q.as_ref().map_or(0, |q| q.size()[0] as usize);
             if let Some(q) = &terms.membership_q {
                 let e = membership_entropy(q)?
                     .f_to_kind(Kind::Double)
                     .ctx(ctx)?
-                    .f_mul_scalar((2 * b) as f64)
+                    .f_mul_scalar(rows as f64)
                     .ctx(ctx)?;
                 entropy_sum = entropy_sum.f_add(&e).ctx(ctx)?;
                 let hist = q
@@ -814,34 +857,20 @@ impl Trainer {
                     .and_then(|h| h.f_sum_dim_intlist(0, false, Kind::Double))
                     .ctx(ctx)?;
                 counts = counts.f_add(&hist).ctx(ctx)?;
+                frames_seen += rows;
             }
         }
         let mean = losses_to_host(&sums)?;
-        let losses = LossMeans::from_sums(mean, steps);
-        if ![
-            losses.total,
-            losses.global_local,
-            losses.local_local,
-            losses.membership,
-            losses.mmd,
-        ]
-        .iter()
-        .all(|v| v.is_finite())
-        {
-            let v = [
-                losses.total,
-                losses.global_local,
-                losses.local_local,
-                losses.membership,
-                losses.mmd,
-            ];
-            return Err(self.non_finite("val", epoch, steps, v));
+        let losses = LossMeans::from_sums(names, &mean, steps);
+        if !losses.all_finite() {
+            return Err(self.non_finite("val", epoch, steps, mean.iter().map(|v| v / steps.max(1) as f64).collect()));
         }
         let (entropy, head_share) = if self.spec.heads > 1 {
-            let e = entropy_sum.f_double_value(&[]).ctx(ctx)? / frames_seen as f64;
+            let seen = frames_seen.max(1) as f64;
+            let e = entropy_sum.f_double_value(&[]).ctx(ctx)? / seen;
             let c: Vec<f64> =
                 Vec::<f64>::try_from(&counts.f_to_device(Device::Cpu).ctx(ctx)?).ctx(ctx)?;
-            (e, c.iter().map(|x| x / frames_seen as f64).collect())
+            (e, c.iter().map(|x| x / seen).collect())
         } else {
             (0.0, vec![1.0])
         };
@@ -938,7 +967,10 @@ impl Trainer {
             steps_per_epoch: self.plan.as_ref().map_or(0, |p| p.steps_per_epoch),
             best_val_loss: self.early.best_val_loss,
             best_epoch: self.early.best_epoch,
-            last_val_loss: self.history.last().and_then(|m| m.val.map(|v| v.total)),
+            last_val_loss: self
+                .history
+                .last()
+                .and_then(|m| m.val.as_ref().map(LossMeans::total)),
             stop_reason: reason,
             exported_best: self.best.is_some() && !self.config.last_weights,
             encoder_path: weights,

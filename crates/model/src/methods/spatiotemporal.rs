@@ -1,5 +1,6 @@
-//! The trainer-side model: encoder + atlas + ST-DIM's two linear score heads, and the
-//! per-method loss of a batch of temporally adjacent frame pairs.
+//! The spatio-temporal InfoNCE objective shared by `st-dim`, `dim-ua`, `minus-ua` and
+//! `plus-mmd`: encoder + atlas + ST-DIM's two linear score heads, and the loss of a batch of
+//! temporally adjacent frame pairs. The four methods differ only in its [`Variant`].
 
 use tch::nn;
 use tch::{Kind, Tensor};
@@ -10,9 +11,25 @@ use crate::losses::{
     global_local_infonce, imq_constant, local_local_infonce, logit_uniform_prior, membership_loss,
     mmd_manifold,
 };
-use crate::method::Method;
-use crate::net::{training_output, EncoderNet};
+use crate::method::{Batch, LossInputs, Losses, Objective};
+use crate::net::{training_output, EncoderNet, GlobalTarget};
 use crate::spec::{EncoderSpec, LOCAL_DEPTH};
+
+/// The loss terms of the family, in the order [`Losses::terms`] holds them:
+/// `L1 + L2 + tau L_Q (+ MMD)`, `L1` (global-local), `L2` (local-local), `L_Q` (before the
+/// tau factor; 0 when unused) and the MMD term (0 when unused).
+pub const TERMS: [&str; 5] = ["total", "global_local", "local_local", "membership", "mmd"];
+
+/// What distinguishes the methods of the family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variant {
+    /// How the anchor's global vector is formed from the heads.
+    pub target: GlobalTarget,
+    /// Whether `tau * L_Q` is added (only with more than one head).
+    pub membership_loss: bool,
+    /// Whether the MMD to a logit-uniform prior is added (only with more than one head).
+    pub mmd: bool,
+}
 
 /// ST-DIM's score heads (PROTOCOL.md section 4): `classifier1 = Linear(d -> 128)`
 /// (global -> local) and `classifier2 = Linear(128 -> 128)` (local -> local), both with bias
@@ -53,88 +70,55 @@ impl StdimHeads {
     }
 }
 
-/// The loss of one batch, term by term (scalars with gradient, except `membership_q`).
+/// Encoder + atlas + ST-DIM heads under one root path: `encoder/...`, `atlas/...` (see
+/// [`EncoderNet`]) and `stdim/classifier1`, `stdim/classifier2`.
 #[derive(Debug)]
-pub struct LossTerms {
-    /// `L1 + L2 + tau * L_Q (+ MMD)`: what is minimised.
-    pub total: Tensor,
-    /// `L1`, global-local InfoNCE.
-    pub global_local: Tensor,
-    /// `L2`, local-local InfoNCE.
-    pub local_local: Tensor,
-    /// `L_Q` (before the `tau` factor); 0 when the method or a single head has none.
-    pub membership: Tensor,
-    /// The MMD term (`0.5 MMD(x_t) + 0.5 MMD(x_t+1)`); 0 unless `plus-mmd`.
-    pub mmd: Tensor,
-    /// Detached membership of all `2B` frames `[2B, n]` (for statistics); `None` with one head.
-    pub membership_q: Option<Tensor>,
-}
-
-impl LossTerms {
-    /// The four scalar terms and the total as one `[5]` tensor
-    /// (`total, global_local, local_local, membership, mmd`), detached, for a single
-    /// device-to-host copy.
-    pub fn stacked(&self) -> Result<Tensor, ModelError> {
-        Tensor::f_stack(
-            &[
-                &self.total,
-                &self.global_local,
-                &self.local_local,
-                &self.membership,
-                &self.mmd,
-            ],
-            0,
-        )
-        .and_then(|t| t.f_detach())
-        .ctx("collecting loss terms")
-    }
-}
-
-/// Encoder + atlas + ST-DIM heads, under one root path:
-/// `encoder/...`, `atlas/...` (see [`EncoderNet`]) and `stdim/classifier1`, `stdim/classifier2`.
-#[derive(Debug)]
-pub struct TrainingModel {
+pub struct SpatioTemporal {
     /// The part that is exported as the encoder.
     pub net: EncoderNet,
     /// The pretraining-only score heads.
     pub heads: StdimHeads,
-    method: Method,
+    variant: Variant,
 }
 
-impl TrainingModel {
-    /// Creates the model under `root`; checks that `method` supports the spec.
-    /// [`WeightInit::Seeded`] makes the initial weights reproducible whatever else the
-    /// process does with libtorch's generator.
+impl SpatioTemporal {
+    /// Creates the model under `root`. [`WeightInit::Seeded`] makes the initial weights
+    /// reproducible whatever else the process does with libtorch's generator.
     pub fn new(
         root: &nn::Path,
         spec: &EncoderSpec,
-        method: Method,
+        variant: Variant,
         init: WeightInit,
     ) -> Result<Self, ModelError> {
-        method.validate_architecture(spec.heads, spec.units)?;
         let net = EncoderNet::with_init(root, spec, init)?;
         let heads = StdimHeads::new(&(root / "stdim"), spec.units, init)?;
-        Ok(TrainingModel { net, heads, method })
+        Ok(SpatioTemporal {
+            net,
+            heads,
+            variant,
+        })
     }
+}
 
-    /// The method this model trains.
-    pub fn method(&self) -> Method {
-        self.method
+impl Objective for SpatioTemporal {
+    fn net(&self) -> &EncoderNet {
+        &self.net
     }
 
     /// The loss of a batch of `B` pairs.
     ///
     /// `frames: [2B, H, W, C]` u8 on the model's device: rows `0..B` are the EARLIER frames
-    /// of the pairs, rows `B..2B` the LATER ones (row `B + i` follows row `i` in its episode).
-    /// As in the reference code, the later frame is the anchor: its global output
-    /// (dilated or q-weighted, per method) and its local features are scored against the
-    /// earlier frame's local features (METHOD.md's `g(x_t, x_{t+1})` with the roles of
-    /// the two frames as the code has them). The trunk runs once on all `2B` frames.
+    /// of the pairs, rows `B..2B` the LATER ones (row `B + i` follows row `i` in its
+    /// episode). As in the reference code, the later frame is the anchor: its global output
+    /// (dilated or q-weighted, per variant) and its local features are scored against the
+    /// earlier frame's local features (METHOD.md's `g(x_t, x_{t+1})` with the roles of the
+    /// two frames as the code has them). The trunk runs once on all `2B` frames.
     ///
-    /// `tau` multiplies `L_Q` (methods with a membership loss and more than one head).
-    /// `plus-mmd` draws two prior samples from ChaCha8 streams derived from `seed` (the
-    /// other methods draw nothing).
-    pub fn pair_loss(&self, frames: &Tensor, tau: f64, seed: u64) -> Result<LossTerms, ModelError> {
+    /// `tau` multiplies `L_Q` (variants with a membership loss and more than one head).
+    /// The MMD variant draws two prior samples from ChaCha8 streams derived from the step
+    /// seed (the others draw nothing).
+    fn loss(&self, batch: &Batch<'_>, inputs: LossInputs) -> Result<Losses, ModelError> {
+        let frames = batch.frames;
         let size = frames.size();
         let spec = *self.net.spec();
         let frame = spec.frame.dims();
@@ -163,7 +147,7 @@ impl TrainingModel {
             Some(q) => Some((q.f_narrow(0, 0, b).ctx(ctx)?, q.f_narrow(0, b, b).ctx(ctx)?)),
             None => None,
         };
-        let use_mmd = self.method.uses_mmd() && multi;
+        let use_mmd = self.variant.mmd && multi;
         // Only the anchor's coordinates enter L1; the earlier frame's are needed for the MMD.
         let (anchor_coords, target_coords) = if use_mmd {
             let all = self.net.atlas.coords(&trunk.flat)?;
@@ -180,7 +164,7 @@ impl TrainingModel {
             )
         };
         let anchor_q = q_split.as_ref().map(|(_, a)| a);
-        let global = training_output(&anchor_coords, anchor_q, self.method.global_target())?;
+        let global = training_output(&anchor_coords, anchor_q, self.variant.target)?;
 
         let c1 = &self.heads.classifier1;
         let c2 = &self.heads.classifier2;
@@ -191,11 +175,13 @@ impl TrainingModel {
         let mut total = global_local.f_add(&local_local).ctx(ctx)?;
 
         let zero = || Tensor::f_zeros([], (Kind::Float, frames.device())).ctx(ctx);
-        let membership = match (&q_split, self.method.uses_membership_loss()) {
+        let membership = match (&q_split, self.variant.membership_loss) {
             (Some((q_target, q_anchor)), true) => {
                 // Same order as the reference: the anchor (x_t there) first.
                 let lq = membership_loss(q_anchor, q_target)?;
-                total = total.f_add(&lq.f_mul_scalar(tau).ctx(ctx)?).ctx(ctx)?;
+                total = total
+                    .f_add(&lq.f_mul_scalar(inputs.tau).ctx(ctx)?)
+                    .ctx(ctx)?;
                 lq
             }
             _ => zero()?,
@@ -204,6 +190,7 @@ impl TrainingModel {
             (Some((q_target, q_anchor)), Some(target_coords)) if use_mmd => {
                 let c = imq_constant(spec.units);
                 let dev = frames.device();
+                let seed = inputs.seed;
                 let prior_a =
                     logit_uniform_prior(b as usize, spec.units, dev, derive_seed(seed, "anchor"))?;
                 let mmd_a = mmd_manifold(q_anchor, &anchor_coords, &prior_a, c)?;
@@ -223,12 +210,14 @@ impl TrainingModel {
             Some(q) => Some(q.f_detach().ctx(ctx)?),
             None => None,
         };
-        Ok(LossTerms {
-            total,
-            global_local,
-            local_local,
-            membership,
-            mmd,
+        Ok(Losses {
+            terms: vec![
+                ("total", total),
+                ("global_local", global_local),
+                ("local_local", local_local),
+                ("membership", membership),
+                ("mmd", mmd),
+            ],
             membership_q,
         })
     }

@@ -1,0 +1,45 @@
+//! `minus-ua`. The "-UA" ablation: the q-weighted global target of Eq. 1 (not dilated), `+ tau * L_Q`.
+
+use tch::nn;
+
+use crate::error::ModelError;
+use crate::init::WeightInit;
+use crate::method::{BatchKind, MethodDef, Objective};
+use crate::methods::spatiotemporal::{SpatioTemporal, Variant, TERMS};
+use crate::net::GlobalTarget;
+use crate::spec::EncoderSpec;
+
+/// `minus-ua`: the "-UA" ablation: the q-weighted global target of Eq. 1 (not dilated), `+ tau * L_Q`.
+#[derive(Debug)]
+pub struct MinusUa;
+
+impl MethodDef for MinusUa {
+    fn name(&self) -> &'static str {
+        "minus-ua"
+    }
+    fn aliases(&self) -> &'static [&'static str] {
+        &["-ua", "no-ua"]
+    }
+    fn batch(&self) -> BatchKind {
+        BatchKind::Pairs
+    }
+    fn default_architecture(&self) -> (usize, usize) {
+        (4, 512)
+    }
+    fn loss_terms(&self) -> &'static [&'static str] {
+        &TERMS
+    }
+    fn build(
+        &self,
+        root: &nn::Path,
+        spec: &EncoderSpec,
+        init: WeightInit,
+    ) -> Result<Box<dyn Objective>, ModelError> {
+        let variant = Variant {
+            target: GlobalTarget::Weighted,
+            membership_loss: true,
+            mmd: false,
+        };
+        Ok(Box::new(SpatioTemporal::new(root, spec, variant, init)?))
+    }
+}
