@@ -78,7 +78,7 @@ fn every_method_lowers_the_validation_loss_on_pong() {
         assert_eq!(epochs.len(), 4, "{method}");
         let val: Vec<f64> = epochs
             .iter()
-            .map(|m| m.val.as_ref().unwrap().total)
+            .map(|m| m.val.as_ref().unwrap().total())
             .collect();
         println!("{method}: val loss per epoch {val:?}");
         assert!(

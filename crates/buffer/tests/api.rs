@@ -488,3 +488,31 @@ fn sort_canonical_makes_sampling_reproducible() {
     };
     assert_eq!(keys(&a), keys(&b));
 }
+
+#[test]
+fn windows_are_consecutive_within_one_episode_and_position_major() {
+    let store = FrameStore::new(spec(20, FB, LB)).unwrap();
+    let mut w = store.writer(0);
+    let short = episode(&mut w, 0, 2);
+    let long = episode(&mut w, 1, 6);
+    let view = EpisodeView::new(&store, EpisodeFilter::all());
+    // Hand-counted: windows of 3 exist only in the 6-frame episode (6 - 3 + 1 = 4).
+    assert_eq!(view.len_windows(3), 4);
+    assert_eq!(view.len_windows(2), view.len_pairs());
+    assert_eq!(view.len_windows(1), view.len_frames());
+    assert_eq!(view.len_windows(7), 0);
+    assert!(view.sample_windows(4, 7, &mut rng(0)).is_none());
+    assert!(view.sample_windows(4, 0, &mut rng(0)).is_none());
+    let n = 500;
+    let slots = view.sample_windows(n, 3, &mut rng(3)).unwrap();
+    assert_eq!(slots.len(), 3 * n);
+    let mut starts = std::collections::HashSet::new();
+    for j in 0..n {
+        let t = long.slots.iter().position(|&s| s == slots[j]).unwrap();
+        assert!(!short.slots.contains(&slots[j]));
+        assert_eq!(slots[n + j], long.slots[t + 1]);
+        assert_eq!(slots[2 * n + j], long.slots[t + 2]);
+        starts.insert(t);
+    }
+    assert_eq!(starts.len(), 4, "every start 0..=3 is drawn");
+}

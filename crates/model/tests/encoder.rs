@@ -3,7 +3,7 @@
 
 use dimua_model::net::inference_output;
 use dimua_model::{
-    Encoder, EncoderSpec, FrameShape, Method, ModelError, WeightInit, Batch, LossInputs,
+    Batch, Encoder, EncoderSpec, FrameShape, LossInputs, Method, ModelError, WeightInit,
 };
 use tch::{nn, Device, Kind, Tensor};
 
@@ -200,9 +200,16 @@ fn pair_loss_for_every_method_is_finite_with_gradients() {
         tch::manual_seed(5);
         let vs = nn::VarStore::new(Device::Cpu);
         let spec = EncoderSpec::new(FrameShape::ATARI_GRAY, heads, 16).unwrap();
-        let model = method.build(&vs.root(), &spec, WeightInit::Seeded(5)).unwrap();
+        let model = method
+            .build(&vs.root(), &spec, WeightInit::Seeded(5))
+            .unwrap();
         let frames = random_frames(8, FrameShape::ATARI_GRAY);
-        let terms = model.loss(&Batch::unlabelled(&frames, 4), LossInputs { tau: 0.1, seed: 0 }).unwrap();
+        let terms = model
+            .loss(
+                &Batch::unlabelled(&frames, 4),
+                LossInputs { tau: 0.1, seed: 0 },
+            )
+            .unwrap();
         let total = terms.total().double_value(&[]);
         assert!(total.is_finite(), "{method}: {total}");
         // Initial InfoNCE is close to ln(B) = ln 4 for an untrained model... within a margin.
@@ -237,14 +244,21 @@ fn pair_loss_for_every_method_is_finite_with_gradients() {
 fn pair_loss_rejects_bad_batches() {
     let vs = nn::VarStore::new(Device::Cpu);
     let spec = EncoderSpec::new(SMALL, 2, 8).unwrap();
-    let model =
-        Method::DimUa.build(&vs.root(), &spec, WeightInit::Seeded(6)).unwrap();
+    let model = Method::DimUa
+        .build(&vs.root(), &spec, WeightInit::Seeded(6))
+        .unwrap();
     assert!(matches!(
-        model.loss(&Batch::unlabelled(&random_frames(7, SMALL), 4), LossInputs { tau: 0.1, seed: 0 }),
+        model.loss(
+            &Batch::unlabelled(&random_frames(7, SMALL), 4),
+            LossInputs { tau: 0.1, seed: 0 }
+        ),
         Err(ModelError::WrongShape { .. })
     ));
     assert!(matches!(
-        model.loss(&Batch::unlabelled(&random_frames(2, SMALL), 4), LossInputs { tau: 0.1, seed: 0 }),
+        model.loss(
+            &Batch::unlabelled(&random_frames(2, SMALL), 4),
+            LossInputs { tau: 0.1, seed: 0 }
+        ),
         Err(ModelError::WrongShape { .. })
     ));
     let f = random_frames(8, SMALL).to_kind(Kind::Float);
@@ -269,9 +283,15 @@ fn dilated_target_leaves_membership_to_the_q_loss() {
     tch::manual_seed(6);
     let vs = nn::VarStore::new(Device::Cpu);
     let spec = EncoderSpec::new(SMALL, 3, 8).unwrap();
-    let model =
-        Method::DimUa.build(&vs.root(), &spec, WeightInit::Seeded(6)).unwrap();
-    let terms = model.loss(&Batch::unlabelled(&random_frames(8, SMALL), 4), LossInputs { tau: 0.0, seed: 0 }).unwrap();
+    let model = Method::DimUa
+        .build(&vs.root(), &spec, WeightInit::Seeded(6))
+        .unwrap();
+    let terms = model
+        .loss(
+            &Batch::unlabelled(&random_frames(8, SMALL), 4),
+            LossInputs { tau: 0.0, seed: 0 },
+        )
+        .unwrap();
     terms.total().backward();
     let vars = vs.variables();
     let g = vars["atlas.membership.weight"].grad();

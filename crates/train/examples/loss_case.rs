@@ -6,7 +6,7 @@
 
 use dimua_model::init::derive_seed;
 use dimua_model::losses::logit_uniform_prior;
-use dimua_model::{EncoderSpec, FrameShape, Method, WeightInit, Batch, LossInputs};
+use dimua_model::{Batch, EncoderSpec, FrameShape, LossInputs, Method, WeightInit};
 use tch::{nn, Device, Kind, Tensor};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

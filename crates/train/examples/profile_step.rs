@@ -1,6 +1,6 @@
 //! Times the phases of one training step (gather, forward, backward, Adam) on random frames.
 
-use dimua_model::{EncoderSpec, FrameShape, Method, WeightInit, Batch, LossInputs};
+use dimua_model::{Batch, EncoderSpec, FrameShape, LossInputs, Method, WeightInit};
 use std::time::Instant;
 use tch::{nn, Device, Kind, Tensor};
 
@@ -17,7 +17,10 @@ fn main() {
     for it in 0..8 {
         let t0 = Instant::now();
         let terms = model
-            .loss(&Batch::unlabelled(&frames, 64), LossInputs { tau: 0.1, seed: 0 })
+            .loss(
+                &Batch::unlabelled(&frames, 64),
+                LossInputs { tau: 0.1, seed: 0 },
+            )
             .unwrap();
         let _ = terms.total().double_value(&[]);
         let t1 = Instant::now();

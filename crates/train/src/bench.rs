@@ -177,7 +177,12 @@ pub fn bench_train_steps(config: &BenchConfig) -> Result<BenchResult, TrainError
     let kind = config.method.batch();
     let mut step = |learner: &mut Learner| -> Result<f64, TrainError> {
         let slots = source
-            .sample(dimua_buffer::Split::Train, kind, config.batch_size, &mut sampler)
+            .sample(
+                dimua_buffer::Split::Train,
+                kind,
+                config.batch_size,
+                &mut sampler,
+            )
             .ok_or(TrainError::Config {
                 field: "pool_frames",
                 reason: "no episode long enough for one sample".into(),

@@ -61,7 +61,10 @@ impl<'de> Deserialize<'de> for LossMeans {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("an object of named loss terms")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<LossMeans, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<LossMeans, A::Error> {
                 let mut terms = Vec::new();
                 while let Some((k, v)) = a.next_entry::<String, f64>()? {
                     terms.push((k, v));
@@ -110,7 +113,9 @@ pub struct EpochMetrics {
 
 fn losses(map: &mut Map<String, Value>, prefix: &str, names: &[String], l: Option<&LossMeans>) {
     for name in names {
-        let v = l.and_then(|l| l.get(name)).map_or(Value::Null, |x| json!(x));
+        let v = l
+            .and_then(|l| l.get(name))
+            .map_or(Value::Null, |x| json!(x));
         map.insert(format!("loss/{prefix}_{name}"), v);
     }
 }

@@ -20,8 +20,8 @@ use dimua_buffer::{FrameStore, Split};
 use dimua_model::encoder::{export_encoder_tensors, write_atomic, ENCODER_PREFIXES};
 use dimua_model::losses::{membership_entropy, tau_at};
 use dimua_model::{
-    device_name, parse_device, Batch, BatchKind, EncoderMeta, EncoderSpec, FrameShape,
-    LossInputs, Method, Objective, WeightInit,
+    device_name, parse_device, Batch, BatchKind, EncoderMeta, EncoderSpec, FrameShape, LossInputs,
+    Method, Objective, WeightInit,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -211,8 +211,6 @@ pub(crate) struct Learner {
     /// Owns the variables (kept alive for the run).
     _vs: VarStore,
     pub model: Box<dyn Objective>,
-    /// The method whose objective `model` is.
-    pub method: Method,
     pub names: Vec<String>,
     pub params: Vec<Tensor>,
     pub adam: Adam,
@@ -244,7 +242,6 @@ impl Learner {
         Ok(Learner {
             _vs: vs,
             model,
-            method,
             names,
             params,
             adam,
@@ -843,7 +840,10 @@ impl Trainer {
             };
             let terms = self.learner.model.loss(&batch, inputs)?;
             sums = sums.f_add(&terms.stacked()?).ctx(ctx)?;
-            let rows = terms.membership_q.as_ref().map_or(0, |q| q.size()[0] as usize);
+            let rows = terms
+                .membership_q
+                .as_ref()
+                .map_or(0, |q| q.size()[0] as usize);
             if let Some(q) = &terms.membership_q {
                 let e = membership_entropy(q)?
                     .f_to_kind(Kind::Double)
@@ -863,7 +863,12 @@ impl Trainer {
         let mean = losses_to_host(&sums)?;
         let losses = LossMeans::from_sums(names, &mean, steps);
         if !losses.all_finite() {
-            return Err(self.non_finite("val", epoch, steps, mean.iter().map(|v| v / steps.max(1) as f64).collect()));
+            return Err(self.non_finite(
+                "val",
+                epoch,
+                steps,
+                mean.iter().map(|v| v / steps.max(1) as f64).collect(),
+            ));
         }
         let (entropy, head_share) = if self.spec.heads > 1 {
             let seen = frames_seen.max(1) as f64;

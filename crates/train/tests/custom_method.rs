@@ -67,7 +67,9 @@ impl Objective for TestCpcObjective {
         let target = Tensor::arange(b, (Kind::Int64, z.device()));
         let nce = |k: i64| {
             let future = z.narrow(0, k * b, b);
-            let scores = z0.matmul(&self.predictors[k as usize - 1]).matmul(&future.tr());
+            let scores = z0
+                .matmul(&self.predictors[k as usize - 1])
+                .matmul(&future.tr());
             scores.cross_entropy_for_logits(&target)
         };
         let (s1, s2) = (nce(1), nce(2));
@@ -99,7 +101,14 @@ fn a_method_defined_in_a_test_file_trains_through_the_real_trainer() {
     let store = closed_store();
     let dir = tempfile::tempdir().unwrap();
     let mut quiet = |_: &ProgressEvent<'_>| Control::Continue;
-    let report = train(store.clone(), SHAPE, &config(method), dir.path(), &mut quiet).unwrap();
+    let report = train(
+        store.clone(),
+        SHAPE,
+        &config(method),
+        dir.path(),
+        &mut quiet,
+    )
+    .unwrap();
     assert_eq!(report.stop_reason, StopReason::MaxEpochs);
     assert_eq!(report.global_step, 48);
 
@@ -131,8 +140,14 @@ fn a_method_defined_in_a_test_file_trains_through_the_real_trainer() {
         ProgressEvent::EpochEnd(_) => Control::Stop,
         _ => Control::Continue,
     };
-    let cut = train(store.clone(), SHAPE, &config(method), dir2.path(), &mut stop_after_first)
-        .unwrap();
+    let cut = train(
+        store.clone(),
+        SHAPE,
+        &config(method),
+        dir2.path(),
+        &mut stop_after_first,
+    )
+    .unwrap();
     assert_eq!(cut.stop_reason, StopReason::Interrupted);
     let done = resume(store, SHAPE, None, dir2.path(), &mut quiet).unwrap();
     assert_eq!(done.epochs_completed, 4);

@@ -5,17 +5,18 @@
 //! streaming starts before collection ends, and bad input gives clear errors.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use dimua_buffer::{FrameStore, SplitRule, StoreSpec};
+use dimua_buffer::FrameStore;
 use dimua_model::{Encoder, FrameShape, Method};
 use dimua_train::{
     checkpoint_weights, resume, train, Control, ProgressEvent, StopReason, TrainConfig, TrainError,
 };
 
 mod common;
-use common::{closed_store, store_spec, write_episode, EPISODES_PER_STREAM, EP_LEN, SHAPE, STREAMS};
+use common::{
+    closed_store, store_spec, write_episode, EPISODES_PER_STREAM, EP_LEN, SHAPE, STREAMS,
+};
 
 fn config(method: Method) -> TrainConfig {
     let mut c = TrainConfig::for_method(method);

@@ -82,4 +82,3 @@ pub fn closed_store() -> Arc<FrameStore> {
     store.close();
     store
 }
-
