@@ -3,50 +3,9 @@
 
 use std::sync::OnceLock;
 
+pub use dimua_core::labels::Category;
+
 use crate::games::{all_games, Game};
-
-/// AtariARI's five summary categories, used to average probe scores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Category {
-    /// Position of the player/agent.
-    AgentLocalization,
-    /// Position of balls and missiles.
-    SmallObjectLocalization,
-    /// Position of every other object.
-    OtherLocalization,
-    /// Score, clock, lives, meters and displays.
-    ScoreClockLivesDisplay,
-    /// Counts, bit maps, levels/rooms and directions.
-    MiscKeys,
-}
-
-impl Category {
-    /// All five categories, in AtariARI's order.
-    pub const ALL: [Category; 5] = [
-        Category::AgentLocalization,
-        Category::SmallObjectLocalization,
-        Category::OtherLocalization,
-        Category::ScoreClockLivesDisplay,
-        Category::MiscKeys,
-    ];
-
-    /// AtariARI's snake-case name, used as the metric prefix (`agent_localization_avg_f1`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::AgentLocalization => "agent_localization",
-            Category::SmallObjectLocalization => "small_object_localization",
-            Category::OtherLocalization => "other_localization",
-            Category::ScoreClockLivesDisplay => "score_clock_lives_display",
-            Category::MiscKeys => "misc_keys",
-        }
-    }
-}
-
-impl std::fmt::Display for Category {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// One probe target: a named RAM byte.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! The AtariARI environment: baselines' `NoopResetEnv` + `MaxAndSkipEnv` + `EpisodicLifeEnv`
 //! + `FireResetEnv` + grayscale, reproduced step for step on top of one [`Ale`].
 
+use dimua_core::seed::splitmix64;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -68,13 +69,6 @@ impl StepOutcome {
 pub fn ale_seed_from(seed: u64) -> u32 {
     let h = (splitmix64(seed) & i32::MAX as u64) as u32;
     h.max(1)
-}
-
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// AtariARI's random policy: a uniform action index in `1..n` (never NOOP). Returns 0 when

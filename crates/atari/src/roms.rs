@@ -3,11 +3,11 @@
 
 use std::fmt;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use dimua_core::fs::write_atomic;
 use md5::{Digest, Md5};
 
 use crate::error::AtariError;
@@ -323,7 +323,9 @@ impl RomStore {
                 return Ok(());
             }
         }
-        write_atomic(&self.dir, &dest, bytes)?;
+        // Atomically, so a reader never sees a partial ROM.
+        fs::create_dir_all(&self.dir).map_err(|e| AtariError::io(&self.dir, e))?;
+        write_atomic(&dest, bytes).map_err(|e| AtariError::io(e.path, e.source))?;
         report.add_imported(game);
         Ok(())
     }
@@ -349,32 +351,6 @@ fn collect_bins(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), AtariError> {
         }
     }
     Ok(())
-}
-
-/// Writes `bytes` to `dest` via a temporary file in `dir` and a rename, so a reader never
-/// sees a partial ROM.
-fn write_atomic(dir: &Path, dest: &Path, bytes: &[u8]) -> Result<(), AtariError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    fs::create_dir_all(dir).map_err(|e| AtariError::io(dir, e))?;
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(
-        ".{name}.{}.{}.tmp",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut f = fs::File::create(&tmp).map_err(|e| AtariError::io(&tmp, e))?;
-        f.write_all(bytes).map_err(|e| AtariError::io(&tmp, e))?;
-        f.sync_all().map_err(|e| AtariError::io(&tmp, e))?;
-        fs::rename(&tmp, dest).map_err(|e| AtariError::io(dest, e))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// The `ale` crate's bundled dump of `game`, if it bundles one (whatever its md5).

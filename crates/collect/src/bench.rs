@@ -13,11 +13,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 use dimua_atari::{Ale, Rom};
+use dimua_core::seed::stream_seed;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::{collect_into, derive_seed, store_for, CollectError, CollectProgress, CollectSpec};
+use crate::{collect_into, store_for, CollectError, CollectProgress, CollectSpec};
 
 /// One benchmark result (printed as one JSON line by the CLI).
 #[derive(Debug, Clone, Serialize)]
@@ -60,7 +61,7 @@ pub fn bare_ale_loop(
                 let next = &next;
                 scope.spawn(move || -> Result<u64, CollectError> {
                     let ale_seed =
-                        (derive_seed(seed, t as u32, 0x6261_7265) % 0x7fff_fffe) as u32 + 1;
+                        (stream_seed(seed, t as u32, 0x6261_7265) % 0x7fff_fffe) as u32 + 1;
                     let mut ale = Ale::new(rom, ale_seed)?;
                     let actions: Vec<i32> = ale.minimal_action_set().to_vec();
                     let mut rng = ChaCha8Rng::seed_from_u64(ale_seed as u64);

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use dimua_atari::{AtariAriEnv, EnvConfig, Game, Rom};
 use dimua_buffer::FrameStore;
+use dimua_core::seed::stream_seed;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -66,7 +67,7 @@ impl CollectSpec {
     /// The environment configuration of one stream (AtariARI defaults, per-stream seed).
     pub fn env_config(&self, stream: u32) -> EnvConfig {
         EnvConfig {
-            seed: derive_seed(self.seed, stream, 0x656e_7669),
+            seed: stream_seed(self.seed, stream, 0x656e_7669),
             color: self.color,
             ..EnvConfig::default()
         }
@@ -85,16 +86,6 @@ impl CollectSpec {
 pub fn observation_shape(rom: &Rom, color: bool) -> Result<[usize; 3], CollectError> {
     let ale = dimua_atari::Ale::new(rom, 1)?;
     Ok([ale.height(), ale.width(), if color { 3 } else { 1 }])
-}
-
-/// Derives an independent 64-bit seed from (master seed, stream, purpose) with SplitMix64.
-pub fn derive_seed(seed: u64, stream: u32, purpose: u64) -> u64 {
-    let mut z = seed
-        ^ (u64::from(stream).wrapping_add(1)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ purpose.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Counters of one collection run.
@@ -129,7 +120,7 @@ fn run_stream(
 ) -> Result<(u64, usize), CollectError> {
     let quota = spec.stream_quota(stream);
     let mut env = AtariAriEnv::new(rom, spec.env_config(stream))?;
-    let mut actions = ChaCha8Rng::seed_from_u64(derive_seed(spec.seed, stream, 0x6163_7473));
+    let mut actions = ChaCha8Rng::seed_from_u64(stream_seed(spec.seed, stream, 0x6163_7473));
     let num_actions = env.num_actions();
     let mut labels = vec![0u8; store.spec().label_bytes];
     let mut writer = store.writer(stream);

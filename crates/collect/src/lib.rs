@@ -19,8 +19,8 @@ use dimua_atari::Rom;
 use dimua_buffer::{FrameStore, SplitRule, StoreSpec};
 
 pub use collector::{
-    collect_into, derive_seed, observation_shape, spawn_collection, CollectProgress, CollectSpec,
-    CollectStats, CollectionHandle,
+    collect_into, observation_shape, spawn_collection, CollectProgress, CollectSpec, CollectStats,
+    CollectionHandle,
 };
 pub use dataset::{Dataset, Manifest};
 pub use error::CollectError;

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use dimua_core::fs::{replace_with, write_atomic};
 use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
@@ -127,23 +128,6 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError + '_ {
     }
 }
 
-/// Writes `bytes` to `path` via a temporary file in the same directory and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
-    let tmp = tmp_path(path);
-    fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
-    fs::rename(&tmp, path).map_err(io_err(path))
-}
-
-/// `path` + `.tmp` (the temporary name used before renaming into place).
-pub fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".tmp");
-    path.with_file_name(name)
-}
-
 /// Writes named tensors (moved to the CPU, made contiguous) as safetensors, atomically.
 pub fn write_safetensors_atomic(
     path: &Path,
@@ -155,9 +139,7 @@ pub fn write_safetensors_atomic(
         .map(|(k, t)| Ok((k.clone(), t.f_to_device(Device::Cpu)?.f_contiguous()?)))
         .collect::<Result<Vec<_>, tch::TchError>>()
         .ctx(ctx)?;
-    let tmp = tmp_path(path);
-    Tensor::write_safetensors(&cpu, &tmp).ctx(ctx)?;
-    fs::rename(&tmp, path).map_err(io_err(path))
+    replace_with(path, |tmp| Tensor::write_safetensors(&cpu, tmp).ctx(ctx))
 }
 
 /// Exports the encoder part (`encoder.*`, `atlas.*`) of `vs` (an [`Encoder`]'s or a training

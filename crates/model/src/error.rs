@@ -129,6 +129,15 @@ pub enum ModelError {
     },
 }
 
+impl From<dimua_core::fs::FsError> for ModelError {
+    fn from(e: dimua_core::fs::FsError) -> Self {
+        ModelError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 /// Attaches a short context to libtorch errors (`.ctx("computing the loss")?`).
 pub trait TorchContext<T> {
     /// Wraps the error in [`ModelError::Torch`] with `context`.

@@ -27,17 +27,9 @@ pub enum WeightInit {
     Zeros,
 }
 
-/// splitmix64 of `seed` and an FNV-1a hash of `salt`: an independent seed per variable.
-pub fn derive_seed(seed: u64, salt: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in salt.bytes() {
-        h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    let mut z = seed ^ h.rotate_left(17) ^ 0x9E37_79B9_7F4A_7C15;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+/// An independent seed per variable: splitmix64 of `seed` and an FNV-1a hash of `salt`
+/// ([`dimua_core::seed::named_seed`], under the name the model code uses).
+pub use dimua_core::seed::named_seed as derive_seed;
 
 fn standard_normal(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
     // Box-Muller on (0, 1] x [0, 1).

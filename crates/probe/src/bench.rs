@@ -2,12 +2,12 @@
 
 use std::time::Instant;
 
+use dimua_core::labels::{Category, LabelSpec};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use crate::category::{Category, LabelSpec};
 use crate::data::{ProbeData, Split};
 use crate::error::{ProbeError, Result};
 use crate::probe::{train_probes, ProbeConfig};

@@ -1,8 +1,8 @@
 //! Probe inputs (`Split`, `ProbeData`) and their validation into device tensors.
 
+use dimua_core::labels::{check_unique, LabelSpec};
 use tch::{Device, Kind, Tensor};
 
-use crate::category::{check_unique, LabelSpec};
 use crate::error::{ProbeError, Result};
 use crate::sampling::Sampling;
 

@@ -109,20 +109,9 @@ pub enum ProbeError {
         /// What was attempted.
         action: String,
     },
-    /// The same label name occurs twice.
-    #[error("label {name:?} appears more than once")]
-    DuplicateLabel {
-        /// The repeated name.
-        name: String,
-    },
-    /// A category string is not one of the five AtariARI summary categories.
-    #[error("unknown category {name:?} (known: {known})")]
-    UnknownCategory {
-        /// The string given.
-        name: String,
-        /// The known names, comma-separated.
-        known: String,
-    },
+    /// An invalid label specification (unknown category, repeated name, ...).
+    #[error(transparent)]
+    Label(#[from] dimua_core::labels::LabelError),
     /// The epoch observer of [`crate::train_probes_observed`] asked to stop (e.g. Ctrl-C).
     #[error(
         "probe training stopped after epoch {epochs_done} of {max_epochs} at the caller's request"
@@ -160,6 +149,18 @@ pub enum ProbeError {
     /// A libtorch call failed.
     #[error("libtorch error: {0}")]
     Torch(#[from] tch::TchError),
+}
+
+impl From<dimua_optim::OptimError> for ProbeError {
+    fn from(e: dimua_optim::OptimError) -> Self {
+        match e {
+            dimua_optim::OptimError::Torch { source, .. } => ProbeError::Torch(source),
+            other => ProbeError::InvalidConfig {
+                field: "adam state".into(),
+                reason: other.to_string(),
+            },
+        }
+    }
 }
 
 /// Shorthand for results of this crate.

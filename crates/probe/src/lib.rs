@@ -2,7 +2,6 @@
 //!
 //! - [`metrics`]: accuracy, scikit-learn-exact weighted F1, AtariARI category aggregation
 //!   into a serialisable [`ProbeResult`].
-//! - [`entropy`]: label entropy (nats) and the low-entropy label filter.
 //! - [`majority`]: the majority-class baseline.
 //! - [`probe`]: all K linear probes trained as one batched layer ([`train_probes`]);
 //!   [`reference`](mod@reference): the one-at-a-time path it is checked and timed against.
@@ -15,11 +14,8 @@
 
 #![deny(missing_docs)]
 
-mod adam;
 pub mod bench;
-pub mod category;
 pub mod data;
-pub mod entropy;
 pub mod error;
 pub mod majority;
 pub mod metrics;
@@ -34,9 +30,8 @@ pub use bench::{
     bench_probes, synthetic_problem, time_probe_paths, BenchConfig, BenchReport, ProbeTiming,
     SyntheticProblem, SyntheticSpec,
 };
-pub use category::{Category, LabelSpec};
 pub use data::{ProbeData, Split};
-pub use entropy::{column_entropy, entropy_filter, label_entropies, DEFAULT_ENTROPY_THRESHOLD};
+pub use dimua_core::labels::{Category, LabelError, LabelSpec};
 pub use error::{ProbeError, Result};
 pub use majority::{majority_baseline, majority_values};
 pub use metrics::{accuracy, score, weighted_f1, LabelTraining, ProbeResult, Score};

@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
+use dimua_core::labels::LabelSpec;
 use tch::{Kind, Tensor};
 
-use crate::category::LabelSpec;
 use crate::error::{ProbeError, Result};
 use crate::metrics::ProbeResult;
 

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use dimua_core::labels::{check_unique, Category, LabelSpec};
 use serde::{Deserialize, Serialize};
 
-use crate::category::{check_unique, Category, LabelSpec};
 use crate::error::{ProbeError, Result};
 use crate::ordered::OrderedMap;
 

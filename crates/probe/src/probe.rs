@@ -7,18 +7,19 @@
 //! [`train_probes`]: best weights restored (flag), val accuracy over every val frame once
 //! (flag), every test frame scored once, seeded sampling and init.
 
+use dimua_core::early_stop::{EarlyStopping, HigherIsBetter};
+use dimua_optim::{Adam, GroupLrs, LearningRate};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use crate::adam::{adam_step, LabelLr, Moments};
 use crate::data::{prepare, Prepared, ProbeData};
 use crate::error::{ProbeError, Result};
 use crate::metrics::{LabelTraining, ProbeResult};
 use crate::ordered::OrderedMap;
 use crate::sampling::{BatchSampler, Sampling};
-use crate::schedule::{EarlyStopper, Plateau};
+use crate::schedule::Plateau;
 
 /// Classes per probe: every raw RAM byte value (AtariARI passes `num_classes=256`).
 pub const NUM_CLASSES: i64 = 256;
@@ -356,7 +357,9 @@ impl EvalFrames {
 
 /// Per-label bookkeeping shared by both paths.
 pub(crate) struct LabelState {
-    pub(crate) stopper: EarlyStopper,
+    /// AtariARI's `EarlyStopping` on val accuracy (ties are no improvement).
+    pub(crate) stopper: EarlyStopping<HigherIsBetter>,
+    patience: usize,
     pub(crate) plateau: Plateau,
     pub(crate) epochs: usize,
     pub(crate) last_val_acc: f64,
@@ -366,7 +369,8 @@ pub(crate) struct LabelState {
 impl LabelState {
     pub(crate) fn new(config: &ProbeConfig) -> Self {
         LabelState {
-            stopper: EarlyStopper::new(config.patience),
+            stopper: EarlyStopping::default(),
+            patience: config.patience,
             plateau: Plateau::new(
                 config.lr,
                 config.lr_factor,
@@ -399,22 +403,27 @@ impl LabelState {
         self.epochs = epoch + 1;
         self.last_train_loss = train_loss;
         self.last_val_acc = val_acc;
-        let improved = self.stopper.update(val_acc, epoch);
-        if !self.stopper.stopped {
+        let improved = self.stopper.observe(epoch, val_acc);
+        if !self.stopped() {
             self.plateau.step(val_acc);
         }
         Ok(improved)
     }
 
+    /// Whether the label's early stopping has fired (`patience` epochs without a new best).
+    pub(crate) fn stopped(&self) -> bool {
+        self.stopper.should_stop(self.patience)
+    }
+
     pub(crate) fn report(&self) -> LabelTraining {
         LabelTraining {
             epochs: self.epochs,
-            best_epoch: self.stopper.best_epoch,
+            best_epoch: self.stopper.best_epoch.unwrap_or(0),
             best_val_acc: self.stopper.best.unwrap_or(f64::NAN),
             last_val_acc: self.last_val_acc,
             last_train_loss: self.last_train_loss,
             final_lr: self.plateau.lr,
-            early_stopped: self.stopper.stopped,
+            early_stopped: self.stopped(),
         }
     }
 }
@@ -540,11 +549,14 @@ fn train_batched(
     let mut active: Vec<usize> = (0..p.k).collect();
     let mut w = init_w;
     let mut b = init_b;
-    let mut mw = Moments::zeros_like(&w)?;
-    let mut mb = Moments::zeros_like(&b)?;
+    // Parameters 0 (w) and 1 (b); the learning rates are set per epoch.
+    let mut adam = Adam::new(
+        &[w.shallow_clone(), b.shallow_clone()],
+        config.lr,
+        config.adam_eps,
+    )?;
     let mut y_tr = p.train_y.shallow_clone();
     let mut y_val = p.val_y.shallow_clone();
-    let mut step: i32 = 0;
 
     for epoch in 0..config.epochs {
         if active.is_empty() {
@@ -552,7 +564,8 @@ fn train_batched(
         }
         let ka = active.len() as i64;
         let lrs: Vec<f64> = active.iter().map(|&l| states[l].plateau.lr).collect();
-        let lr = LabelLr::new(lrs, p.kind, p.device)?;
+        let lrs = GroupLrs::new(lrs, c as usize, p.kind, p.device)?;
+        adam.set_lr(LearningRate::PerGroup(lrs));
         let idx = Tensor::f_from_slice(&sampler.epoch(n_batches, config.batch_size))?
             .f_to_device(p.device)?;
         let neg_ones = Tensor::f_full([bs, ka, 1], -1.0, (p.kind, p.device))?;
@@ -579,10 +592,7 @@ fn train_batched(
             let _ = x.f_tr()?.f_mm_out(&gw_buf, &g.f_view([bs, ka * c])?)?;
             let gw = gw_buf.f_view([d, ka, c])?;
             let gb = g.f_sum_dim_intlist(0, false, p.kind)?;
-            step += 1;
-            let (cu, eps) = (c as usize, config.adam_eps);
-            adam_step(&mut w, &gw, &mut mw, &lr, step, cu, eps)?;
-            adam_step(&mut b, &gb, &mut mb, &lr, step, cu, eps)?;
+            adam.step(&[w.shallow_clone(), b.shallow_clone()], &[gw, gb])?;
         }
 
         let train_loss =
@@ -604,7 +614,7 @@ fn train_batched(
             if st.end_epoch(&data.labels[label].name, epoch, train_loss[j], acc)? {
                 improved.push(j);
             }
-            if st.stopper.stopped {
+            if st.stopped() {
                 stopped.push(j);
             } else {
                 keep.push(j);
@@ -654,8 +664,8 @@ fn train_batched(
             let ki = index_tensor(&keep, p.device)?;
             w = w.f_index_select(1, &ki)?;
             b = b.f_index_select(0, &ki)?;
-            mw = mw.select(1, &ki)?;
-            mb = mb.select(0, &ki)?;
+            adam.select(0, 1, &ki)?;
+            adam.select(1, 0, &ki)?;
             y_tr = y_tr.f_index_select(1, &ki)?;
             y_val = y_val.f_index_select(1, &ki)?;
             active = keep.iter().map(|&j| active[j]).collect();

@@ -115,7 +115,7 @@ fn train_one(
             best = (dup(&lin.ws)?, bias_of(&lin)?);
         }
         opt.set_lr(st.plateau.lr);
-        if st.stopper.stopped {
+        if st.stopped() {
             break;
         }
     }

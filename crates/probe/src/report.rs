@@ -318,8 +318,8 @@ pub fn result_markdown(result: &ProbeResult, title: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::category::LabelSpec;
     use crate::metrics::Score;
+    use dimua_core::labels::LabelSpec;
 
     fn result(f1: f64, acc: f64) -> ProbeResult {
         let specs = vec![LabelSpec::new("player_x", &["agent_localization"]).unwrap()];

@@ -1,50 +1,5 @@
-//! Per-probe early stopping and `ReduceLROnPlateau`, shared by the batched and one-by-one paths.
-
-/// AtariARI's `EarlyStopping` on val accuracy: the first score is the best; a score ≤ best
-/// (ties count as no improvement) bumps the counter; stop when the counter reaches `patience`.
-#[derive(Debug, Clone)]
-pub(crate) struct EarlyStopper {
-    patience: usize,
-    counter: usize,
-    /// Best score seen.
-    pub(crate) best: Option<f64>,
-    /// Epoch of the best score.
-    pub(crate) best_epoch: usize,
-    /// Set once the counter reached `patience`.
-    pub(crate) stopped: bool,
-}
-
-impl EarlyStopper {
-    /// A fresh stopper.
-    pub(crate) fn new(patience: usize) -> Self {
-        EarlyStopper {
-            patience,
-            counter: 0,
-            best: None,
-            best_epoch: 0,
-            stopped: false,
-        }
-    }
-
-    /// Feeds one epoch's score; returns true when it is a new best (save the weights).
-    pub(crate) fn update(&mut self, score: f64, epoch: usize) -> bool {
-        match self.best {
-            Some(b) if score <= b => {
-                self.counter += 1;
-                if self.counter >= self.patience {
-                    self.stopped = true;
-                }
-                false
-            }
-            _ => {
-                self.best = Some(score);
-                self.best_epoch = epoch;
-                self.counter = 0;
-                true
-            }
-        }
-    }
-}
+//! Per-probe `ReduceLROnPlateau`, shared by the batched and one-by-one paths (early
+//! stopping is [`dimua_core::early_stop`]'s).
 
 /// PyTorch `ReduceLROnPlateau(mode='max', threshold_mode='rel', cooldown=0)`.
 #[derive(Debug, Clone)]
@@ -95,19 +50,6 @@ impl Plateau {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn early_stop_ties_count_as_no_improvement() {
-        let mut s = EarlyStopper::new(2);
-        assert!(s.update(0.5, 0));
-        assert!(!s.update(0.5, 1)); // tie -> counter 1
-        assert!(!s.stopped);
-        assert!(s.update(0.6, 2)); // reset
-        assert!(!s.update(0.1, 3));
-        assert!(!s.update(0.6, 4)); // counter 2 -> stop
-        assert!(s.stopped);
-        assert_eq!(s.best_epoch, 2);
-    }
 
     #[test]
     fn plateau_decays_after_patience_plus_one_bad_epochs() {

@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     let params: Vec<Tensor> = vars.iter().map(|(_, t)| t.shallow_clone()).collect();
     let grads = Tensor::run_backward(&[terms.total()], &params, false, false);
-    let mut adam = dimua_train::adam::Adam::new(&params, 3e-4, 1e-5)?;
+    let mut adam = dimua_optim::Adam::new(&params, 3e-4, 1e-5)?;
     adam.step(&params, &grads)?;
     for (name, p) in &vars {
         tensors.push((format!("after.{name}"), p.detach().copy()));

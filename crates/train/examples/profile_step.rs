@@ -12,7 +12,7 @@ fn main() {
         .build(&vs.root(), &spec, WeightInit::Seeded(0))
         .unwrap();
     let params: Vec<Tensor> = vs.trainable_variables();
-    let mut adam = dimua_train::adam::Adam::new(&params, 3e-4, 1e-5).unwrap();
+    let mut adam = dimua_optim::Adam::new(&params, 3e-4, 1e-5).unwrap();
     let frames = Tensor::randint(256, [128, 210, 160, 1], (Kind::Uint8, Device::Cpu));
     for it in 0..8 {
         let t0 = Instant::now();

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use dimua_buffer::{FrameStore, SplitRule, StoreSpec};
+use dimua_core::seed::derive_seed;
 use dimua_model::{device_name, parse_device, EncoderSpec, FrameShape, Method};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::BatchSource;
 use crate::error::TrainError;
-use crate::trainer::{mix, Learner, StepOutcome};
+use crate::trainer::{Learner, StepOutcome};
 
 /// What to time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -170,7 +171,7 @@ pub fn bench_train_steps(config: &BenchConfig) -> Result<BenchResult, TrainError
         device,
         3e-4,
         1e-5,
-        dimua_model::WeightInit::Seeded(mix(config.seed, 0, 0)),
+        dimua_model::WeightInit::Seeded(derive_seed(config.seed, 0, 0)),
     )?;
     let mut source = BatchSource::new(store, config.frame, 2, device)?;
     let mut sampler = ChaCha8Rng::seed_from_u64(rng.gen());

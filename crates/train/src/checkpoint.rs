@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use dimua_model::encoder::{tmp_path, write_atomic, write_safetensors_atomic};
+use dimua_core::early_stop::LowerIsBetter;
+use dimua_core::fs::{rename_synced, write_synced};
+use dimua_model::encoder::write_safetensors_atomic;
 use dimua_model::FrameShape;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
@@ -39,36 +41,9 @@ pub struct Plan {
     pub device: String,
 }
 
-/// Early-stopping state (score = -val loss; ties are no improvement).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct EarlyStopping {
-    /// Best val loss so far.
-    pub best_val_loss: Option<f64>,
-    /// Epoch of the best val loss.
-    pub best_epoch: Option<usize>,
-    /// Epochs since the last improvement.
-    pub counter: usize,
-}
-
-impl EarlyStopping {
-    /// Records an epoch's val loss; true if it is a strict improvement.
-    pub fn observe(&mut self, epoch: usize, val_loss: f64) -> bool {
-        if self.best_val_loss.is_none_or(|b| val_loss < b) {
-            self.best_val_loss = Some(val_loss);
-            self.best_epoch = Some(epoch);
-            self.counter = 0;
-            true
-        } else {
-            self.counter += 1;
-            false
-        }
-    }
-
-    /// Whether patience is exhausted.
-    pub fn should_stop(&self, patience: usize) -> bool {
-        self.counter >= patience
-    }
-}
+/// The trainer's early-stopping state: score = val loss, lower is better, ties are no
+/// improvement (serialised as `best_val_loss`, `best_epoch`, `counter`).
+pub type EarlyStopping = dimua_core::early_stop::EarlyStopping<LowerIsBetter>;
 
 /// `checkpoint.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -118,12 +93,20 @@ pub fn write_checkpoint(
         path: mpath.clone(),
         reason: e.to_string(),
     })?;
-    // Write the metadata's temp file first, so a crash between the two renames below
-    // leaves a matching `checkpoint.json.tmp` next to the new tensors.
-    fs::write(tmp_path(&mpath), &json).map_err(io_err(&mpath))?;
+    // Write the metadata's temp file first, so a crash between the tensors' rename and
+    // the metadata's leaves a matching `checkpoint.json.tmp` next to the new tensors.
+    let tmp = tmp_path(&mpath);
+    write_synced(&tmp, &json)?;
     write_safetensors_atomic(&tpath, &tensors)?;
-    write_atomic(&mpath, &json)?;
+    rename_synced(&tmp, &mpath)?;
     Ok(())
+}
+
+/// `path` + `.tmp`: where the metadata waits for its tensors.
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    path.with_file_name(name)
 }
 
 fn read_meta(path: &Path) -> Result<CheckpointMeta, TrainError> {
@@ -206,26 +189,4 @@ pub fn read_checkpoint(
         }
     }
     Ok((meta, tensors))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Score = -val loss; only a strict improvement resets the counter (ties count against
-    /// patience), as the reference's EarlyStopping.
-    #[test]
-    fn early_stopping_ties_are_not_improvements() {
-        let mut e = EarlyStopping::default();
-        assert!(e.observe(0, 2.0));
-        assert!(!e.observe(1, 2.0));
-        assert_eq!(e.counter, 1);
-        assert!(!e.observe(2, 2.5));
-        assert!(e.should_stop(2));
-        assert!(e.observe(3, 1.5));
-        assert_eq!(
-            (e.counter, e.best_epoch, e.best_val_loss),
-            (0, Some(3), Some(1.5))
-        );
-    }
 }

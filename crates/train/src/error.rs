@@ -121,6 +121,28 @@ pub enum TrainError {
     },
 }
 
+impl From<dimua_core::fs::FsError> for TrainError {
+    fn from(e: dimua_core::fs::FsError) -> Self {
+        TrainError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
+impl From<dimua_optim::OptimError> for TrainError {
+    fn from(e: dimua_optim::OptimError) -> Self {
+        use dimua_optim::OptimError as E;
+        match e {
+            E::Torch { context, source } => TrainError::Torch { context, source },
+            E::StateMismatch { .. } | E::Layout { .. } => TrainError::Config {
+                field: "adam state",
+                reason: e.to_string(),
+            },
+        }
+    }
+}
+
 /// Attaches a short context to libtorch errors.
 pub(crate) trait TorchCtx<T> {
     fn ctx(self, context: &'static str) -> Result<T, TrainError>;

@@ -18,7 +18,6 @@
 
 #![warn(missing_docs)]
 
-pub mod adam;
 pub mod bench;
 pub mod checkpoint;
 pub mod config;

@@ -17,19 +17,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dimua_buffer::{FrameStore, Split};
-use dimua_model::encoder::{export_encoder_tensors, write_atomic, ENCODER_PREFIXES};
+use dimua_core::fs::write_atomic;
+use dimua_core::seed::derive_seed as mix;
+use dimua_model::encoder::{export_encoder_tensors, ENCODER_PREFIXES};
 use dimua_model::losses::{membership_entropy, tau_at};
 use dimua_model::{
     device_name, parse_device, Batch, BatchKind, EncoderMeta, EncoderSpec, FrameShape, LossInputs,
     Method, Objective, WeightInit,
 };
+use dimua_optim::Adam;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
-use crate::adam::Adam;
 use crate::checkpoint::{
     has_checkpoint, read_checkpoint, read_checkpoint_meta, write_checkpoint, CheckpointMeta,
     EarlyStopping, Plan, CHECKPOINT_FORMAT_VERSION, CHECKPOINT_META,
@@ -190,15 +192,6 @@ fn initial_learner(spec: &EncoderSpec, config: &TrainConfig) -> Result<Learner, 
         config.adam_eps,
         WeightInit::Seeded(mix(config.seed, 0, 0)),
     )
-}
-
-/// splitmix64: derives independent seeds from the run seed.
-pub(crate) fn mix(seed: u64, a: u64, b: u64) -> u64 {
-    let mut z =
-        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 const STREAM_TRAIN: u64 = 1;
@@ -721,7 +714,7 @@ impl Trainer {
                 ),
                 epoch_s: epoch_start.elapsed().as_secs_f64(),
                 improved,
-                best_val_loss: self.early.best_val_loss,
+                best_val_loss: self.early.best,
                 patience_counter: self.early.counter,
                 train_frames: self.source.train().len_frames(),
                 val_frames: self.source.val().len_frames(),
@@ -970,7 +963,7 @@ impl Trainer {
             epochs_completed: self.next_epoch,
             global_step: self.global_step,
             steps_per_epoch: self.plan.as_ref().map_or(0, |p| p.steps_per_epoch),
-            best_val_loss: self.early.best_val_loss,
+            best_val_loss: self.early.best,
             best_epoch: self.early.best_epoch,
             last_val_loss: self
                 .history

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use dimua_buffer::{SplitRule, StoreSpec};
+use dimua_core::seed::splitmix64;
 
 /// Where a frame came from: env stream, the writer's episode attempt (counting discarded
 /// ones, unlike `index_in_stream`) and the time step within it.
@@ -14,21 +15,13 @@ pub struct Tag {
     pub t: u32,
 }
 
-fn mix(mut x: u64) -> u64 {
-    // splitmix64 finaliser
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
 fn tag_seed(tag: Tag, salt: u64) -> u64 {
-    mix(((tag.stream as u64) << 40) ^ ((tag.attempt as u64) << 20) ^ tag.t as u64 ^ salt)
+    splitmix64(((tag.stream as u64) << 40) ^ ((tag.attempt as u64) << 20) ^ tag.t as u64 ^ salt)
 }
 
 fn fill_bytes(mut state: u64, out: &mut [u8]) {
     for chunk in out.chunks_mut(8) {
-        state = mix(state);
+        state = splitmix64(state);
         chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
     }
 }

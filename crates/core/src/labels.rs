@@ -1,31 +1,58 @@
-//! The five AtariARI summary categories and `LabelSpec` (a label name plus its categories).
+//! AtariARI's five summary categories and [`LabelSpec`] (a label name plus its
+//! categories), shared by the annotations (atari) and the probes.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ProbeError, Result};
+/// Invalid label specifications.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LabelError {
+    /// A category string is not one of the five AtariARI summary categories.
+    #[error("unknown category {name:?} (known: {known})")]
+    UnknownCategory {
+        /// The string given.
+        name: String,
+        /// The known names, comma-separated.
+        known: String,
+    },
+    /// The same label name occurs twice.
+    #[error("label {name:?} appears more than once")]
+    DuplicateLabel {
+        /// The repeated name.
+        name: String,
+    },
+    /// Parallel lists of names and categories differ in length.
+    #[error("length mismatch in label names vs label categories: {names} vs {categories}")]
+    NamesVsCategories {
+        /// Label names given.
+        names: usize,
+        /// Category lists given.
+        categories: usize,
+    },
+}
 
-/// An AtariARI summary category (`categorization.summary_key_dict`). Categories are not
-/// exclusive: a label may be in 0, 1 or 2 of them.
+/// An AtariARI summary category (`categorization.summary_key_dict`), used to average probe
+/// scores. Categories are not exclusive: a label may be in 0, 1 or 2 of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
-    /// `agent_localization`: position of the player.
+    /// `agent_localization`: position of the player/agent.
     AgentLocalization,
-    /// `small_object_localization`: balls and missiles.
+    /// `small_object_localization`: position of balls and missiles.
     SmallObjectLocalization,
-    /// `other_localization`: other positions (enemies, obstacles).
+    /// `other_localization`: position of every other object (enemies, obstacles).
     OtherLocalization,
-    /// `score_clock_lives_display`.
+    /// `score_clock_lives_display`: score, clock, lives, meters and displays.
     ScoreClockLivesDisplay,
-    /// `misc_keys`: counts, bit maps, levels, rooms, directions.
+    /// `misc_keys`: counts, bit maps, levels/rooms and directions.
     MiscKeys,
 }
 
 impl Category {
-    /// All categories in the canonical (report) order.
+    /// All five categories, in AtariARI's (and the reports') order.
     pub const ALL: [Category; 5] = [
         Category::AgentLocalization,
         Category::SmallObjectLocalization,
@@ -34,7 +61,8 @@ impl Category {
         Category::MiscKeys,
     ];
 
-    /// The snake_case name used in AtariARI and in the JSON output.
+    /// AtariARI's snake_case name: the JSON name and the metric prefix
+    /// (`agent_localization_avg_f1`).
     pub fn as_str(self) -> &'static str {
         match self {
             Category::AgentLocalization => "agent_localization",
@@ -64,13 +92,13 @@ impl fmt::Display for Category {
 }
 
 impl FromStr for Category {
-    type Err = ProbeError;
+    type Err = LabelError;
 
-    fn from_str(s: &str) -> Result<Self> {
+    fn from_str(s: &str) -> Result<Self, LabelError> {
         Category::ALL
             .into_iter()
             .find(|c| c.as_str() == s)
-            .ok_or_else(|| ProbeError::UnknownCategory {
+            .ok_or_else(|| LabelError::UnknownCategory {
                 name: s.to_string(),
                 known: Category::ALL.map(Category::as_str).join(", "),
             })
@@ -88,7 +116,10 @@ pub struct LabelSpec {
 
 impl LabelSpec {
     /// Builds a spec from category strings, rejecting unknown ones and dropping repeats.
-    pub fn new<S: AsRef<str>>(name: impl Into<String>, categories: &[S]) -> Result<Self> {
+    pub fn new<S: AsRef<str>>(
+        name: impl Into<String>,
+        categories: &[S],
+    ) -> Result<Self, LabelError> {
         let mut cats: Vec<Category> = Vec::with_capacity(categories.len());
         for c in categories {
             let c: Category = c.as_ref().parse()?;
@@ -103,30 +134,32 @@ impl LabelSpec {
     }
 
     /// Builds specs from parallel lists of names and category-string lists.
-    pub fn from_names<S: AsRef<str>>(names: &[String], categories: &[Vec<S>]) -> Result<Vec<Self>> {
+    pub fn from_names<S: AsRef<str>>(
+        names: &[String],
+        categories: &[Vec<S>],
+    ) -> Result<Vec<Self>, LabelError> {
         if names.len() != categories.len() {
-            return Err(ProbeError::LengthMismatch {
-                what: "label names vs label categories".into(),
-                left: names.len(),
-                right: categories.len(),
+            return Err(LabelError::NamesVsCategories {
+                names: names.len(),
+                categories: categories.len(),
             });
         }
         let specs = names
             .iter()
             .zip(categories)
             .map(|(n, c)| LabelSpec::new(n.clone(), c))
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
         check_unique(&specs)?;
         Ok(specs)
     }
 }
 
-/// Fails with `DuplicateLabel` if two specs share a name.
-pub(crate) fn check_unique(specs: &[LabelSpec]) -> Result<()> {
-    let mut seen = std::collections::HashSet::new();
+/// Fails with [`LabelError::DuplicateLabel`] if two specs share a name.
+pub fn check_unique(specs: &[LabelSpec]) -> Result<(), LabelError> {
+    let mut seen = HashSet::new();
     for s in specs {
         if !seen.insert(s.name.as_str()) {
-            return Err(ProbeError::DuplicateLabel {
+            return Err(LabelError::DuplicateLabel {
                 name: s.name.clone(),
             });
         }
@@ -142,6 +175,7 @@ mod tests {
     fn parse_roundtrip_and_unknown() {
         for c in Category::ALL {
             assert_eq!(c.as_str().parse::<Category>().unwrap(), c);
+            assert_eq!(c.to_string(), c.as_str());
             assert_eq!(
                 serde_json::to_string(&c).unwrap(),
                 format!("\"{}\"", c.as_str())
@@ -159,7 +193,21 @@ mod tests {
         let cats: Vec<Vec<&str>> = vec![vec![], vec![]];
         assert!(matches!(
             LabelSpec::from_names(&names, &cats),
-            Err(ProbeError::DuplicateLabel { .. })
+            Err(LabelError::DuplicateLabel { .. })
         ));
+        let e = LabelSpec::from_names(&names, &cats[..1]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "length mismatch in label names vs label categories: 2 vs 1"
+        );
+    }
+
+    #[test]
+    fn spec_json_field_names() {
+        let s = LabelSpec::new("player_x", &["agent_localization"]).unwrap();
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            r#"{"name":"player_x","categories":["agent_localization"]}"#
+        );
     }
 }

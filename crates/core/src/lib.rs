@@ -1,0 +1,17 @@
+//! `dimua-core`: the small helpers every dimua crate shares, defined once (no libtorch, no
+//! emulator).
+//!
+//! - [`fs`]: atomic file replacement (temporary file in the same directory, fsync, rename,
+//!   fsync of the directory).
+//! - [`seed`]: the SplitMix64 mixer and every seed derivation built from it.
+//! - [`early_stop`]: patience-based early stopping for the trainer (lower val loss is
+//!   better) and the probes (higher val accuracy is better).
+//! - [`labels`]: AtariARI's summary [`Category`](labels::Category) and
+//!   [`LabelSpec`](labels::LabelSpec).
+
+#![deny(missing_docs)]
+
+pub mod early_stop;
+pub mod fs;
+pub mod labels;
+pub mod seed;
