@@ -214,14 +214,15 @@ fn tampered_or_truncated_shards_are_refused_in_every_format() {
         let (_tmp, dir) = written(format);
         let shard = dir.join(&Dataset::read_manifest(&dir).unwrap().shards[0].file);
         let original = std::fs::read(&shard).unwrap();
-        let mut tampered = original.clone();
-        let n = tampered.len();
-        tampered[n / 2] ^= 1;
-        std::fs::write(&shard, &tampered).unwrap();
-        let err = Dataset::open(&dir).unwrap_err().to_string();
+        let refusal = |bytes: &[u8]| {
+            std::fs::write(&shard, bytes).unwrap();
+            Dataset::open(&dir).unwrap_err().to_string()
+        };
+        let mut flipped = original.clone();
+        flipped[original.len() / 2] ^= 1;
+        let err = refusal(&flipped);
         assert!(err.contains("sha256"), "{format}: {err}");
-        std::fs::write(&shard, &original[..n - 10]).unwrap();
-        let err = Dataset::open(&dir).unwrap_err().to_string();
+        let err = refusal(&original[..original.len() - 10]);
         assert!(err.contains("truncated"), "{format}: {err}");
         std::fs::write(&shard, &original).unwrap();
         Dataset::open(&dir).unwrap();

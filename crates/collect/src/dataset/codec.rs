@@ -16,9 +16,11 @@ use crate::CollectError;
 pub(crate) trait ShardCodec: Sync {
     /// Name given to `--format` and shown in messages, e.g. `safetensors`.
     fn name(&self) -> &'static str;
-    /// File extension of its shards, without the dot; unique among the codecs, since the
-    /// manifest records the format through the shard file names.
-    fn extension(&self) -> &'static str;
+    /// File extension of its shards, without the dot (by default the name); unique among the
+    /// codecs, since the manifest records the format through the shard file names.
+    fn extension(&self) -> &'static str {
+        self.name()
+    }
     /// Writes `rows` as one shard file at `path`, synced to disk; returns the file's size in
     /// bytes and its hex sha256. The bytes are deterministic: same rows, same file.
     fn write_shard(&self, path: &Path, rows: &ShardRows<'_>)

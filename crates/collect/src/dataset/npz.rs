@@ -19,10 +19,6 @@ impl ShardCodec for Npz {
         "npz"
     }
 
-    fn extension(&self) -> &'static str {
-        "npz"
-    }
-
     // The arrays stream from the store into the zip like the safetensors codec's, but the
     // zip writer seeks back to patch each entry's header, so the sha256 is taken from the
     // finished file rather than on the way.

@@ -20,10 +20,6 @@ impl ShardCodec for Safetensors {
         "safetensors"
     }
 
-    fn extension(&self) -> &'static str {
-        "safetensors"
-    }
-
     // Written by hand rather than with the `safetensors` crate's serializer, for two reasons.
     // Memory: the rows of a shard are scattered over the frame store's slots, and here they
     // stream from the store through a 1 MiB buffer to the file (the sha256 is computed on the
