@@ -31,7 +31,7 @@ pub(crate) trait ShardCodec: Sync {
     fn read_shard(&self, bytes: &[u8], layout: &[Tensor; 5]) -> Result<ShardData, String>;
 }
 
-/// A shard file format: a handle to one registered [`ShardCodec`]. Parses from its name
+/// A shard file format: a handle to one registered shard codec. Parses from its name
 /// (`"safetensors"`, `"npz"`); the default is the first registered codec (safetensors).
 #[derive(Clone, Copy, serde::Serialize, serde::Deserialize)]
 #[serde(into = "String", try_from = "String")]

@@ -32,8 +32,9 @@ use codec::ShardCodec;
 /// The shard formats, the default first.
 ///
 /// To add a format: write `foo.rs` beside this file with a unit struct implementing
-/// `ShardCodec` (name, extension, `write_shard`, `read_shard`, using `ShardRows::write_column`
-/// and `ShardData::decode` for the tensors), declare `mod foo;` above and list `&foo::Foo`
-/// here. `--format foo` then parses, the writer names shards `shard-NNNNN.<extension>` (the
-/// manifest records the format that way) and the reader picks the codec from the manifest.
+/// `ShardCodec` (`name`, `write_shard`, `read_shard`; `extension` defaults to the name; the
+/// tensors come from `ShardRows::write_column` and go to `ShardData::decode`), declare
+/// `mod foo;` above and list `&foo::Foo` here. `--format foo` then parses, the writer names
+/// shards `shard-NNNNN.<extension>` (the manifest records the format that way) and the reader
+/// picks the codec from the manifest.
 static CODECS: &[&dyn ShardCodec] = &[&self::safetensors::Safetensors, &npz::Npz];
