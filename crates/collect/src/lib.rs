@@ -1,5 +1,5 @@
 //! Random-policy collection of AtariARI frames and RAM labels into the lock-free frame store,
-//! the AtariARI filters, and datasets on disk (manifest + safetensors shards).
+//! the AtariARI filters, and datasets on disk (manifest + safetensors or npz shards).
 //!
 //! The pieces: [`collector`] drives N worker threads over a fixed set of seeded environment
 //! streams; [`filters`] applies the episode-length, entropy and test-dedup rules;
