@@ -107,7 +107,7 @@ impl Losses {
         Tensor::f_stack(&refs, 0)
             .and_then(|t| t.f_detach())
             .map_err(|source| ModelError::Torch {
-                context: "collecting loss terms".into(),
+                context: "collecting loss terms",
                 source,
             })
     }
