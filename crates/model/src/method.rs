@@ -177,14 +177,14 @@ pub struct Method(&'static dyn MethodDef);
 #[allow(non_upper_case_globals)]
 impl Method {
     /// ST-DIM (Anand et al. 2019): one head, global-local + local-local InfoNCE.
-    pub const StDim: Method = Method(&crate::methods::st_dim::StDim);
+    pub const StDim: Method = Method(&crate::methods::spatiotemporal::ST_DIM);
     /// DIM-UA: n heads, dilated (mean-of-heads) global target, `+ tau * L_Q`.
-    pub const DimUa: Method = Method(&crate::methods::dim_ua::DimUa);
+    pub const DimUa: Method = Method(&crate::methods::spatiotemporal::DIM_UA);
     /// The "-UA" ablation: q-weighted global target (not dilated), `+ tau * L_Q`.
-    pub const MinusUa: Method = Method(&crate::methods::minus_ua::MinusUa);
+    pub const MinusUa: Method = Method(&crate::methods::spatiotemporal::MINUS_UA);
     /// The "+MMD" (MSimCLR-style) variant: q-weighted target, `+ tau * L_Q + MMD` to a
     /// logit-uniform prior.
-    pub const PlusMmd: Method = Method(&crate::methods::plus_mmd::PlusMmd);
+    pub const PlusMmd: Method = Method(&crate::methods::spatiotemporal::PLUS_MMD);
     /// No training: the orthogonally initialised encoder is saved as-is.
     pub const RandomCnn: Method = Method(&crate::methods::random_cnn::RandomCnn);
 

@@ -1,6 +1,7 @@
-//! The spatio-temporal InfoNCE objective shared by `st-dim`, `dim-ua`, `minus-ua` and
-//! `plus-mmd`: encoder + atlas + ST-DIM's two linear score heads, and the loss of a batch of
-//! temporally adjacent frame pairs. The four methods differ only in its [`Variant`].
+//! The spatio-temporal InfoNCE family: `st-dim`, `dim-ua`, `minus-ua` and `plus-mmd`. One
+//! objective (encoder + atlas + ST-DIM's two linear score heads, and the loss of a batch of
+//! temporally adjacent frame pairs) and one [`MethodDef`] type; the four methods are four
+//! constants of it that differ only in name, default architecture and [`Variant`].
 
 use tch::nn;
 use tch::{Kind, Tensor};
@@ -11,7 +12,7 @@ use crate::losses::{
     global_local_infonce, imq_constant, local_local_infonce, logit_uniform_prior, membership_loss,
     mmd_manifold,
 };
-use crate::method::{Batch, LossInputs, Losses, Objective};
+use crate::method::{Batch, BatchKind, LossInputs, Losses, MethodDef, Objective};
 use crate::net::{training_output, EncoderNet, GlobalTarget};
 use crate::spec::{EncoderSpec, LOCAL_DEPTH};
 
@@ -29,6 +30,115 @@ pub struct Variant {
     pub membership_loss: bool,
     /// Whether the MMD to a logit-uniform prior is added (only with more than one head).
     pub mmd: bool,
+}
+
+/// A method of the family: its names, default architecture and [`Variant`].
+#[derive(Debug)]
+pub struct SpatioTemporalMethod {
+    name: &'static str,
+    aliases: &'static [&'static str],
+    default_architecture: (usize, usize),
+    one_head_only: bool,
+    variant: Variant,
+}
+
+/// `st-dim`: ST-DIM (Anand et al. 2019), one head, global-local + local-local InfoNCE.
+/// ST-DIM* is the same method with more units (`--units 16384`). With one head the dilated
+/// and the weighted target are the same head.
+pub const ST_DIM: SpatioTemporalMethod = SpatioTemporalMethod {
+    name: "st-dim",
+    aliases: &["stdim", "infonce-stdim"],
+    default_architecture: (1, 256),
+    one_head_only: true,
+    variant: Variant {
+        target: GlobalTarget::Weighted,
+        membership_loss: false,
+        mmd: false,
+    },
+};
+
+/// `dim-ua`: n heads, the dilated (mean-of-heads) global target of Eq. 7, `+ tau * L_Q`.
+pub const DIM_UA: SpatioTemporalMethod = SpatioTemporalMethod {
+    name: "dim-ua",
+    aliases: &["dimua", "ua"],
+    default_architecture: (4, 512),
+    one_head_only: false,
+    variant: Variant {
+        target: GlobalTarget::Dilated,
+        membership_loss: true,
+        mmd: false,
+    },
+};
+
+/// `minus-ua`, the "-UA" ablation: the q-weighted global target of Eq. 1 (not dilated),
+/// `+ tau * L_Q`.
+pub const MINUS_UA: SpatioTemporalMethod = SpatioTemporalMethod {
+    name: "minus-ua",
+    aliases: &["-ua", "no-ua"],
+    default_architecture: (4, 512),
+    one_head_only: false,
+    variant: Variant {
+        target: GlobalTarget::Weighted,
+        membership_loss: true,
+        mmd: false,
+    },
+};
+
+/// `plus-mmd`, the "+MMD" (MSimCLR-style) variant: q-weighted target,
+/// `+ tau * L_Q + MMD` to a logit-uniform prior.
+pub const PLUS_MMD: SpatioTemporalMethod = SpatioTemporalMethod {
+    name: "plus-mmd",
+    aliases: &["+mmd", "mmd"],
+    default_architecture: (4, 512),
+    one_head_only: false,
+    variant: Variant {
+        target: GlobalTarget::Weighted,
+        membership_loss: true,
+        mmd: true,
+    },
+};
+
+impl MethodDef for SpatioTemporalMethod {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn aliases(&self) -> &'static [&'static str] {
+        self.aliases
+    }
+    fn batch(&self) -> BatchKind {
+        BatchKind::Pairs
+    }
+    fn default_architecture(&self) -> (usize, usize) {
+        self.default_architecture
+    }
+    fn check_architecture(&self, heads: usize, units: usize) -> Result<(), ModelError> {
+        if self.one_head_only && heads != 1 {
+            return Err(ModelError::UnsupportedArchitecture {
+                method: self.name.to_string(),
+                what: format!(
+                    "{heads} heads (ST-DIM has one head; for ST-DIM* use --heads 1 --units {})",
+                    heads * units
+                ),
+            });
+        }
+        Ok(())
+    }
+    fn loss_terms(&self) -> &'static [&'static str] {
+        &TERMS
+    }
+    fn build(
+        &self,
+        root: &nn::Path,
+        spec: &EncoderSpec,
+        init: WeightInit,
+    ) -> Result<Box<dyn Objective>, ModelError> {
+        Ok(Box::new(SpatioTemporal::new(
+            root,
+            spec,
+            self.variant,
+            init,
+        )?))
+    }
 }
 
 /// ST-DIM's score heads (PROTOCOL.md section 4): `classifier1 = Linear(d -> 128)`
