@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
+use dimua_model::Method;
 use dimua_probe::ProbeConfig;
+use dimua_train::TrainConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{PipelineError, Result};
@@ -42,18 +44,20 @@ pub struct TrainSection {
 }
 
 impl Default for TrainSection {
+    /// The trainer's own defaults ([`TrainConfig::for_method`]), written there once.
     fn default() -> Self {
+        let t = TrainConfig::for_method(Method::DimUa);
         TrainSection {
-            tau: 0.1,
-            tau_warmup_steps: 0,
-            lr: 3e-4,
-            adam_eps: 1e-5,
-            batch_size: 64,
-            epochs: 100,
-            patience: 15,
-            steps_per_epoch: None,
-            last_weights: false,
-            wait_for_collection: false,
+            tau: t.tau,
+            tau_warmup_steps: t.tau_warmup_steps,
+            lr: t.lr,
+            adam_eps: t.adam_eps,
+            batch_size: t.batch_size,
+            epochs: t.max_epochs,
+            patience: t.patience,
+            steps_per_epoch: t.steps_per_epoch,
+            last_weights: t.last_weights,
+            wait_for_collection: t.wait_for_collection,
         }
     }
 }
@@ -99,13 +103,14 @@ pub struct RunConfig {
 
 impl Default for RunConfig {
     fn default() -> Self {
+        let train = TrainConfig::for_method(Method::DimUa);
         RunConfig {
             game: "pong".into(),
             method: "dim-ua".into(),
             heads: None,
             units: None,
-            seed: 42,
-            device: "auto".into(),
+            seed: train.seed,
+            device: train.device,
             frames: 100_000,
             probe_frames: 50_000,
             threads: None,
@@ -186,6 +191,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("lr2") && err.contains("tau"), "{err}");
+    }
+
+    #[test]
+    fn defaults_are_the_trainers() {
+        let t = TrainConfig::for_method(Method::DimUa);
+        let c = RunConfig::default();
+        assert_eq!((c.seed, c.device.as_str()), (42, "auto"));
+        assert_eq!(
+            (
+                c.train.tau,
+                c.train.lr,
+                c.train.adam_eps,
+                c.train.batch_size
+            ),
+            (0.1, 3e-4, 1e-5, 64)
+        );
+        assert_eq!(
+            (c.train.epochs, c.train.patience),
+            (t.max_epochs, t.patience)
+        );
     }
 
     #[test]
