@@ -1,9 +1,8 @@
 //! `dimua`: the command-line front end. Parses flags (clap), resolves them into validated
 //! plans, runs the library crates and prints errors as one clear chain with a non-zero exit.
 
+mod cli;
 mod commands;
-mod config;
-mod pipeline;
 mod progress;
 
 use std::process::ExitCode;

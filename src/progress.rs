@@ -1,10 +1,13 @@
-//! Progress bars and Ctrl-C handling shared by the long-running commands.
+//! Progress bars and Ctrl-C handling shared by the long-running commands, and [`Display`],
+//! the binary's [`Observer`] of the pipeline stages.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use dimua_collect::{CollectError, CollectProgress};
+use dimua_pipeline::{Event, Observer};
+use dimua_train::ProgressEvent;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -121,27 +124,114 @@ pub fn spinner(message: &str) -> ProgressBar {
     bar
 }
 
-/// Runs a collection `job` (which reports into `state`) on a worker thread while this thread
-/// draws a bar over `total` frames and forwards Ctrl-C to the job as `state.stop`.
-pub fn with_collect_bar<T: Send>(
-    state: &CollectProgress,
-    total: u64,
-    label: &str,
-    job: impl FnOnce() -> Result<T, CollectError> + Send,
-) -> Result<T, CollectError> {
-    let bar = bar(total, label, "frames");
-    let result = std::thread::scope(|scope| {
-        let job = scope.spawn(job);
-        while !job.is_finished() {
-            if interrupted() {
-                state.stop.store(true, Ordering::Relaxed);
+/// The binary's [`Observer`]: the stage line of [`Stages`], one bar (or spinner) per stage
+/// event, notes that do not tear the display, and Ctrl-C.
+#[derive(Default)]
+pub struct Display {
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Display {
+    fn show(&self, bar: ProgressBar) {
+        if let Ok(mut b) = self.bar.lock() {
+            if let Some(old) = b.replace(bar) {
+                old.finish_and_clear();
             }
-            bar.set_position(state.frames.load(Ordering::Relaxed) as u64);
-            std::thread::sleep(Duration::from_millis(100));
         }
-        job.join()
-            .unwrap_or_else(|_| Err(CollectError::WorkerPanic("collector".into())))
-    });
-    bar.finish_and_clear();
-    result
+    }
+
+    fn with(&self, f: impl FnOnce(&ProgressBar)) {
+        if let Ok(b) = self.bar.lock() {
+            if let Some(bar) = b.as_ref() {
+                f(bar);
+            }
+        }
+    }
+
+    fn clear(&self) {
+        if let Ok(mut b) = self.bar.lock() {
+            if let Some(bar) = b.take() {
+                bar.finish_and_clear();
+            }
+        }
+    }
+}
+
+impl Observer for Display {
+    fn stage(&self, name: &str) {
+        stage(name);
+    }
+
+    fn note(&self, text: &str) {
+        note(text);
+    }
+
+    fn interrupted(&self) -> bool {
+        interrupted()
+    }
+
+    fn event(&self, event: &Event<'_>) {
+        match event {
+            Event::CollectStarted { label, frames } => self.show(bar(*frames, label, "frames")),
+            Event::Collected { frames } => self.with(|b| b.set_position(*frames)),
+            Event::TrainStarted => self.show(bar(1, "train", "steps")),
+            Event::Train(event) => self.with(|bar| match event {
+                ProgressEvent::Started {
+                    device,
+                    steps_per_epoch,
+                    max_epochs,
+                    ..
+                } => {
+                    bar.set_length((steps_per_epoch * max_epochs) as u64);
+                    bar.set_message(format!("train {device}"));
+                }
+                ProgressEvent::Waiting {
+                    train_pairs,
+                    needed,
+                } => {
+                    bar.set_prefix(format!("waiting for data: {train_pairs}/{needed} pairs"));
+                }
+                ProgressEvent::Step {
+                    epoch,
+                    step_in_epoch,
+                    steps_per_epoch,
+                    loss,
+                    steps_per_s,
+                    ..
+                } => {
+                    bar.set_position((epoch * steps_per_epoch + step_in_epoch) as u64);
+                    bar.set_prefix(format!(
+                        "epoch {epoch} loss {loss:.4} {steps_per_s:.2} steps/s"
+                    ));
+                }
+                ProgressEvent::EpochEnd(_) => {}
+            }),
+            Event::FeaturesStarted => self.show(spinner("features")),
+            Event::ProbesStarted { epochs } => self.show(bar(*epochs as u64, "probes", "epochs")),
+            Event::ProbeEpoch(e) => self.with(|bar| {
+                bar.set_position(e.epoch as u64 + 1);
+                bar.set_prefix(format!(
+                    "{}/{} labels training, mean val acc {:.3}",
+                    e.active, e.labels, e.mean_val_acc
+                ));
+            }),
+            Event::CollectFinished
+            | Event::TrainFinished
+            | Event::FeaturesFinished
+            | Event::ProbesFinished => self.clear(),
+        }
+    }
+}
+
+/// Draws the run's plots into `dir/plots/` (losses, membership entropy, head share, probe F1).
+/// A plotting failure is reported as a warning: the run's results are already written.
+pub fn plot_run(dir: &Path) {
+    match dimua_plot::plot_run(dir) {
+        Ok(files) => tracing::info!(
+            "wrote {} plot files into {}",
+            files.len(),
+            dir.join("plots").display()
+        ),
+        Err(e) => note(&format!("warning: no plots for {}: {e}", dir.display())),
+    }
 }

@@ -323,6 +323,50 @@ fn bad_configs_and_flags_get_clear_errors() {
 }
 
 #[test]
+fn probe_section_errors_fail_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tiny = std::fs::read_to_string(root().join("configs/tiny/pong-dim-ua.toml")).unwrap();
+    for (probe, field) in [
+        ("epochs = 0", "epochs"),
+        ("batch_size = 0", "batch_size"),
+        ("lr = 0.0", "lr"),
+        ("lr = -1.0", "lr"),
+        ("lr = nan", "lr"),
+        ("lr_factor = 2.0", "lr_factor"),
+    ] {
+        let config = tmp.path().join("bad-probe.toml");
+        std::fs::write(&config, tiny.replace("epochs = 3", probe)).unwrap();
+        for command in ["run", "train"] {
+            let out = tmp.path().join(format!("{command}-out"));
+            let result = dimua()
+                .args([command, "--config"])
+                .arg(&config)
+                .arg("--out")
+                .arg(&out)
+                .output()
+                .unwrap();
+            assert_eq!(result.status.code(), Some(1), "{command} {probe}");
+            let err = fails(result);
+            assert!(
+                err.contains("[probe]") && err.contains(field),
+                "{command} {probe}: {err}"
+            );
+            assert!(!out.exists(), "{command} {probe}: --out was created");
+        }
+    }
+    // `dimua probe` checks its probe settings before loading the encoder or collecting.
+    let err = fails(
+        dimua()
+            .args(["probe", "--encoder"])
+            .arg(tmp.path().join("missing.safetensors"))
+            .args(["--game", "pong", "--epochs", "0", "--device", "cpu"])
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("[probe]") && err.contains("epochs"), "{err}");
+}
+
+#[test]
 fn config_show_and_sweep_job_files() {
     let out = ok(dimua().args(["config", "show"]).output().unwrap());
     let text = String::from_utf8_lossy(&out.stdout);

@@ -6,12 +6,10 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use dimua_collect::CollectSpec;
 use dimua_model::Encoder;
-use dimua_probe::ProbeConfig;
+use dimua_pipeline::{ProbeInputs, ProbePlan, ProbeSet, RunConfig};
 
-use super::collect::default_threads;
-use super::roms::RomArgs;
-use crate::config::RunConfig;
-use crate::pipeline::{ProbeInputs, ProbeSet};
+use crate::cli::RomArgs;
+use crate::progress;
 
 /// The benchmarks.
 #[derive(Debug, Subcommand)]
@@ -85,7 +83,7 @@ pub struct BenchProbeArgs {
 
 /// `dimua bench probe --run DIR --dataset D`: both probe paths on a real game's features.
 fn bench_probe_on_run(args: &BenchProbeArgs, run: &Path, dataset: &Path) -> anyhow::Result<()> {
-    let weights = crate::pipeline::run_encoder_path(run)?;
+    let weights = dimua_pipeline::run_encoder_path(run)?;
     let device = dimua_model::parse_device(&args.device)?;
     let encoder = Encoder::load_on(&weights, device)
         .with_context(|| format!("loading encoder {}", weights.display()))?;
@@ -96,17 +94,27 @@ fn bench_probe_on_run(args: &BenchProbeArgs, run: &Path, dataset: &Path) -> anyh
         (None, None) => bail!("{} names no game (no config.toml)", run.display()),
     };
     let game = dimua_atari::resolve_game(&game_name)?;
+    // The run's probe settings (the defaults without a config.toml), with --epochs.
+    let base = run_config.unwrap_or_default();
+    let plan = ProbePlan::new(
+        dimua_probe::ProbeConfig {
+            epochs: args.epochs,
+            ..base.probe
+        },
+        base.seed,
+        base.probe_standardize,
+        device,
+    )?;
     let set = ProbeSet::from_dataset(dataset, game)?;
-    let standardize = run_config.as_ref().is_some_and(|c| c.probe_standardize);
-    let inputs = ProbeInputs::new(&set, &encoder, standardize, device)?;
+    let inputs = ProbeInputs::new(
+        &set,
+        &encoder,
+        plan.standardize,
+        device,
+        &progress::Display::default(),
+    )?;
     let data = inputs.data();
-    let mut config: ProbeConfig = run_config
-        .map(|c| ProbeConfig {
-            seed: c.seed,
-            ..c.probe
-        })
-        .unwrap_or_default();
-    config.epochs = args.epochs;
+    let config = plan.config;
     let timing = dimua_probe::time_probe_paths(&data, &config, args.repeats)?;
     let report = serde_json::json!({
         "device": format!("{device:?}"),
@@ -159,7 +167,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 game,
                 frames: args.frames,
                 seed: args.seed,
-                threads: args.threads.unwrap_or_else(default_threads),
+                threads: args.threads.unwrap_or_else(dimua_pipeline::default_threads),
                 streams: args.streams,
                 color: false,
             };

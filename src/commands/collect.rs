@@ -7,7 +7,7 @@ use clap::Args;
 use dimua_buffer::SplitRule;
 use dimua_collect::{CollectProgress, CollectSpec, DatasetRequest};
 
-use super::roms::RomArgs;
+use crate::cli::RomArgs;
 use crate::progress;
 
 /// Flags of `dimua collect`.
@@ -79,11 +79,6 @@ pub fn parse_split_rule(text: &str) -> Result<SplitRule, String> {
     }
 }
 
-/// Default worker threads: the machine's cores.
-pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
 /// Runs `dimua collect`.
 pub fn run(args: CollectArgs) -> anyhow::Result<()> {
     let game = dimua_atari::resolve_game(&args.game)?;
@@ -91,7 +86,7 @@ pub fn run(args: CollectArgs) -> anyhow::Result<()> {
         game,
         frames: args.frames,
         seed: args.seed,
-        threads: args.threads.unwrap_or_else(default_threads),
+        threads: args.threads.unwrap_or_else(dimua_pipeline::default_threads),
         streams: args.streams,
         color: args.color,
     };
@@ -109,9 +104,13 @@ pub fn run(args: CollectArgs) -> anyhow::Result<()> {
     };
     let out_existed = args.out.exists();
     let progress_state = CollectProgress::default();
-    let result = progress::with_collect_bar(&progress_state, spec.frames as u64, "collect", || {
-        dimua_collect::collect_dataset(&request, &rom, &progress_state)
-    });
+    let result = dimua_pipeline::collect_observed(
+        &progress_state,
+        spec.frames as u64,
+        "collect",
+        &progress::Display::default(),
+        || dimua_collect::collect_dataset(&request, &rom, &progress_state),
+    );
     let (manifest, stats) = match result {
         Ok(v) => v,
         Err(err) => {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::config::{RunConfig, EMBEDDED_DEFAULT};
+use dimua_pipeline::RunConfig;
 
 /// Config subcommands.
 #[derive(Debug, Subcommand)]
@@ -24,10 +24,7 @@ pub struct ShowArgs {
 pub fn run(command: ConfigCommand) -> anyhow::Result<()> {
     match command {
         ConfigCommand::Show(args) => {
-            let config = match args.file {
-                Some(path) => RunConfig::load(&path)?,
-                None => RunConfig::from_toml(EMBEDDED_DEFAULT, "the embedded default")?,
-            };
+            let config = RunConfig::load_or_default(args.file.as_deref())?;
             print!("{}", config.to_toml());
             Ok(())
         }

@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use dimua_model::Encoder;
 
-use crate::pipeline::write_atomic;
+use dimua_pipeline::write_atomic;
 
 /// Flags of `dimua export`.
 #[derive(Debug, Args)]
@@ -25,7 +25,7 @@ pub struct ExportArgs {
 
 /// Runs `dimua export`.
 pub fn run(args: ExportArgs) -> anyhow::Result<()> {
-    let weights = crate::pipeline::run_encoder_path(&args.run)?;
+    let weights = dimua_pipeline::run_encoder_path(&args.run)?;
     if args.out.extension().and_then(|e| e.to_str()) != Some("safetensors") {
         bail!("--out must end in .safetensors (the sidecar .json goes beside it)");
     }

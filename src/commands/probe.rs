@@ -6,12 +6,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::Args;
 use dimua_model::Encoder;
-use dimua_probe::ProbeConfig;
+use dimua_pipeline::{ProbeCollection, ProbePlan, ProbeSet, RunConfig};
 
-use super::collect::default_threads;
-use super::roms::RomArgs;
-use crate::config::RunConfig;
-use crate::pipeline::{self, ProbeSet, PROBE_SEED_OFFSET};
+use crate::cli::RomArgs;
+use crate::progress;
 
 /// Flags of `dimua probe`.
 #[derive(Debug, Args)]
@@ -43,9 +41,9 @@ pub struct ProbeArgs {
     /// Collector threads.
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Environment streams.
-    #[arg(long, default_value_t = 10)]
-    pub streams: u32,
+    /// Environment streams (default: the run's streams, else 10).
+    #[arg(long)]
+    pub streams: Option<u32>,
     /// Standardise features (train mean/std) before probing (default: the run's setting).
     #[arg(long)]
     pub standardize: bool,
@@ -57,11 +55,11 @@ pub struct ProbeArgs {
     pub rom: RomArgs,
 }
 
-/// Runs `dimua probe`.
+/// Runs `dimua probe`. Without a run, the run defaults (`RunConfig::default()`) apply.
 pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
     let (encoder_path, run_config, out) = match (&args.run, &args.encoder) {
         (Some(dir), _) => {
-            let path = pipeline::run_encoder_path(dir)?;
+            let path = dimua_pipeline::run_encoder_path(dir)?;
             let config = RunConfig::load(&dir.join("config.toml")).ok();
             (
                 path,
@@ -86,7 +84,20 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
         }
         (None, None) => bail!("give --run DIR or --encoder FILE --game G"),
     };
+    // The plan: flags over the run's config over the defaults, checked before any work.
+    let base = run_config.clone().unwrap_or_default();
+    let seed = args.seed.unwrap_or(base.seed);
     let device = dimua_model::parse_device(&args.device)?;
+    let mut probe_config = base.probe.clone();
+    if let Some(e) = args.epochs {
+        probe_config.epochs = e;
+    }
+    let plan = ProbePlan::new(
+        probe_config,
+        seed,
+        args.standardize || base.probe_standardize,
+        device,
+    )?;
     let encoder = Encoder::load_on(&encoder_path, device)
         .with_context(|| format!("loading encoder {}", encoder_path.display()))?;
     let game_name = args
@@ -108,63 +119,46 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let seed = args
-        .seed
-        .or_else(|| run_config.as_ref().map(|c| c.seed))
-        .unwrap_or(42);
-    let mut config: ProbeConfig = run_config
-        .as_ref()
-        .map(|c| c.probe.clone())
-        .unwrap_or_default();
-    config.seed = seed;
-    if let Some(e) = args.epochs {
-        config.epochs = e;
-    }
-    let stages = crate::progress::Stages::new("dimua probe", 3);
+    let display = progress::Display::default();
+    let stages = progress::Stages::new("dimua probe", 3);
     let set = match &args.dataset {
         Some(dir) => {
-            crate::progress::stage("probe data (from the dataset)");
+            progress::stage("probe data (from the dataset)");
             ProbeSet::from_dataset(dir, game)?
         }
         None => {
-            crate::progress::stage("probe data (separately seeded collection)");
+            progress::stage("probe data (separately seeded collection)");
             let rom = args.rom.load(game)?;
-            let frames = args
-                .probe_frames
-                .or_else(|| run_config.as_ref().map(|c| c.probe_frames))
-                .unwrap_or(50_000);
-            let color = encoder.frame_shape().channels == 3;
-            pipeline::collect_probe_set(
-                game,
-                &rom,
-                frames,
-                seed.wrapping_add(PROBE_SEED_OFFSET),
-                args.threads.unwrap_or_else(default_threads),
-                args.streams,
-                color,
-            )?
+            let collection = ProbeCollection::new(
+                args.probe_frames.unwrap_or(base.probe_frames),
+                seed,
+                args.threads
+                    .or(base.threads)
+                    .unwrap_or_else(dimua_pipeline::default_threads),
+                args.streams.unwrap_or(base.streams),
+                encoder.frame_shape().channels == 3,
+            );
+            dimua_pipeline::collect_probe_set(game, &rom, &collection, &display)?
         }
     };
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let standardize = args.standardize || run_config.as_ref().is_some_and(|c| c.probe_standardize);
-    let outcome = pipeline::probe(&set, Some(&encoder), &config, standardize, device)?;
-    let probe_config_used = config;
+    let outcome = dimua_pipeline::probe(&set, Some(&encoder), &plan, &display)?;
     let title = format!(
         "{} / {} ({} features), seed {seed}",
         game.name,
         encoder.meta().method,
         encoder.feature_dim()
     );
-    pipeline::write_probe_outputs(&out, &outcome, &title)?;
+    dimua_pipeline::write_probe_outputs(&out, &outcome, &title)?;
     if let (Some(run), Some(config)) = (&args.run, &run_config) {
         // Probe results written elsewhere keep their provenance, so `dimua report` can use them.
         if out != *run {
             let mut config = config.clone();
-            config.probe = probe_config_used.clone();
-            pipeline::write_atomic(&out.join("config.toml"), config.to_toml().as_bytes())?;
+            config.probe = plan.config.clone();
+            dimua_pipeline::write_atomic(&out.join("config.toml"), config.to_toml().as_bytes())?;
         }
     }
-    pipeline::plot_run(&out);
+    progress::plot_run(&out);
     drop(stages);
     println!(
         "{title}: across-categories F1 {:.3} acc {:.3} -> {}",

@@ -7,8 +7,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use dimua_probe::{ProbeResult, RunRecord};
 
-use crate::config::RunConfig;
-use crate::pipeline::write_atomic;
+use dimua_pipeline::{write_atomic, RunConfig};
 
 /// Flags of `dimua report`.
 #[derive(Debug, Args)]

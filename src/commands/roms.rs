@@ -1,41 +1,9 @@
-//! `dimua roms ...` and the ROM flags shared by every command that runs a game.
+//! `dimua roms ...`: import canonical ROMs, list where each game's ROM comes from.
 
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use dimua_atari::{Game, Rom, RomOptions, RomStore};
-
-/// ROM flags shared by every command that runs the emulator.
-#[derive(Debug, Clone, Args, Default)]
-pub struct RomArgs {
-    /// Directory of imported canonical ROMs (default: $DIMUA_ROM_DIR or ~/.cache/dimua/roms).
-    #[arg(long, global = true)]
-    pub rom_dir: Option<PathBuf>,
-    /// Use this ROM file instead (md5-checked against the canonical dump).
-    #[arg(long, global = true)]
-    pub rom_file: Option<PathBuf>,
-    /// Accept a --rom-file whose md5 is not the canonical one (at your own risk: some dumps
-    /// crash the emulator).
-    #[arg(long, global = true)]
-    pub allow_unknown_rom: bool,
-}
-
-impl RomArgs {
-    /// The ROM options these flags describe.
-    pub fn options(&self) -> RomOptions {
-        RomOptions {
-            rom_file: self.rom_file.clone(),
-            allow_unknown_rom: self.allow_unknown_rom,
-            rom_dir: self.rom_dir.clone(),
-            ..RomOptions::default()
-        }
-    }
-
-    /// Loads the canonical ROM of `game` (imported store first, then a canonical bundled dump).
-    pub fn load(&self, game: &'static Game) -> anyhow::Result<Rom> {
-        Ok(dimua_atari::load_rom(game, &self.options())?)
-    }
-}
+use dimua_atari::{RomOptions, RomStore};
 
 /// ROM management.
 #[derive(Debug, Subcommand)]

@@ -8,9 +8,10 @@ use anyhow::{bail, Context};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use super::run::{RunArgs, RunPlan};
-use crate::config::RunConfig;
-use crate::pipeline::write_atomic;
+use dimua_pipeline::{write_atomic, RunConfig, RunMethod, RunPlan};
+
+use crate::cli::{self, RomArgs};
+use crate::progress;
 
 /// A sweep file: a base run config and the axes to expand.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -134,7 +135,7 @@ pub fn expand(sweep: &SweepConfig) -> anyhow::Result<Vec<(String, RunConfig)>> {
                     let plan = RunPlan::new(c.clone())
                         .with_context(|| format!("sweep entry {key} / {method} / seed {seed}"))?;
                     let tag = match plan.method {
-                        super::run::RunMethod::Majority => "majority".to_string(),
+                        RunMethod::Majority => "majority".to_string(),
                         _ => format!("{method}-{}x{}", plan.heads, plan.units),
                     };
                     runs.push((format!("{key}__{tag}__s{seed}"), c));
@@ -212,17 +213,13 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
         println!("[{}/{total}] {name}", i + 1);
         let file = configs.join(format!("{name}.toml"));
         write_atomic(&file, config.to_toml().as_bytes())?;
-        super::run::run(RunArgs {
-            common: super::run::RunFlags {
-                config: Some(file),
-                ..Default::default()
-            },
-            out: dir,
-            force: true,
-            ..RunArgs::default()
-        })
-        .with_context(|| format!("sweep run {name} (re-run the sweep to resume)"))?;
-        if crate::progress::interrupted() {
+        // The run reads its config back from the file, as `dimua run --config FILE` would.
+        let result = (|| -> anyhow::Result<()> {
+            let plan = RunPlan::new(RunConfig::load(&file)?)?;
+            cli::run_plan(&plan, &RomArgs::default(), &dir, true)
+        })();
+        result.with_context(|| format!("sweep run {name} (re-run the sweep to resume)"))?;
+        if progress::interrupted() {
             bail!("sweep interrupted; re-run it to resume");
         }
     }

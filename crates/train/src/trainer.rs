@@ -608,10 +608,12 @@ impl Trainer {
         if let Some(reason) = self.finished {
             return self.report(reason, started, steps_at_start);
         }
+        // A resumed run waits for data like a fresh one: its store is refilled from the
+        // start (a streamed collection begins again), and sampling an empty view would fail.
+        if !self.wait_for_data(progress)? {
+            return self.report(StopReason::Interrupted, started, steps_at_start);
+        }
         if self.plan.is_none() {
-            if !self.wait_for_data(progress)? {
-                return self.report(StopReason::Interrupted, started, steps_at_start);
-            }
             self.plan = Some(self.resolve_plan());
             // A fresh run starts a fresh metrics file.
             self.rewrite_metrics()?;

@@ -1,14 +1,19 @@
-//! Run configuration: the raw TOML/flags (`RunConfig`, every field documented, unknown keys
-//! rejected) and the embedded default used when no `--config` is given.
+//! Run configuration: the raw TOML (`RunConfig`, every field documented, unknown keys
+//! rejected; every default written here once) and the embedded default used when no
+//! `--config` is given. [`crate::RunPlan`] turns it into typed, validated values.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use dimua_model::Method;
 use dimua_probe::ProbeConfig;
+use dimua_train::TrainConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::error::{PipelineError, Result};
+use crate::plan::RunMethod;
+
 /// The embedded default: DIM-UA on Pong (bundled canonical ROM), small `quick` sizes.
-pub const EMBEDDED_DEFAULT: &str = include_str!("../configs/quick/pong-dim-ua.toml");
+pub const EMBEDDED_DEFAULT: &str = include_str!("../../../configs/quick/pong-dim-ua.toml");
 
 /// Pretraining hyper-parameters (reference defaults; PROTOCOL.md sections 4, 5, 7).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,18 +44,20 @@ pub struct TrainSection {
 }
 
 impl Default for TrainSection {
+    /// The trainer's own defaults ([`TrainConfig::for_method`]), written there once.
     fn default() -> Self {
+        let t = TrainConfig::for_method(Method::DimUa);
         TrainSection {
-            tau: 0.1,
-            tau_warmup_steps: 0,
-            lr: 3e-4,
-            adam_eps: 1e-5,
-            batch_size: 64,
-            epochs: 100,
-            patience: 15,
-            steps_per_epoch: None,
-            last_weights: false,
-            wait_for_collection: false,
+            tau: t.tau,
+            tau_warmup_steps: t.tau_warmup_steps,
+            lr: t.lr,
+            adam_eps: t.adam_eps,
+            batch_size: t.batch_size,
+            epochs: t.max_epochs,
+            patience: t.patience,
+            steps_per_epoch: t.steps_per_epoch,
+            last_weights: t.last_weights,
+            wait_for_collection: t.wait_for_collection,
         }
     }
 }
@@ -81,6 +88,10 @@ pub struct RunConfig {
     pub streams: u32,
     /// RGB frames instead of grayscale.
     pub color: bool,
+    /// Pretrain on this dataset (written by `dimua collect`) instead of a streamed
+    /// collection; recorded so `dimua train --resume` reads the same frames again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<PathBuf>,
     /// Standardise probe features (z-score with the probe-train mean and std) before the
     /// linear probes. Off in the reference; helps short probe budgets converge.
     pub probe_standardize: bool,
@@ -92,18 +103,20 @@ pub struct RunConfig {
 
 impl Default for RunConfig {
     fn default() -> Self {
+        let train = TrainConfig::for_method(Method::DimUa);
         RunConfig {
             game: "pong".into(),
             method: "dim-ua".into(),
             heads: None,
             units: None,
-            seed: 42,
-            device: "auto".into(),
+            seed: train.seed,
+            device: train.device,
             frames: 100_000,
             probe_frames: 50_000,
             threads: None,
             streams: 10,
             color: false,
+            dataset: None,
             probe_standardize: false,
             train: TrainSection::default(),
             probe: ProbeConfig::default(),
@@ -113,16 +126,43 @@ impl Default for RunConfig {
 
 impl RunConfig {
     /// Parses TOML, naming any unknown key and the valid ones.
-    pub fn from_toml(text: &str, origin: &str) -> anyhow::Result<Self> {
-        toml::from_str(text)
-            .map_err(|e| anyhow::anyhow!("invalid config {origin}: {}", e.message()))
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| {
+            PipelineError::Invalid(format!("invalid config {origin}: {}", e.message()))
+        })
     }
 
     /// Reads a TOML file.
-    pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config {}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            PipelineError::context(format!("cannot read config {}", path.display()), e)
+        })?;
         Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// The file at `path`, or the embedded default without one.
+    pub fn load_or_default(path: Option<&Path>) -> Result<Self> {
+        match path {
+            Some(path) => Self::load(path),
+            None => Self::from_toml(EMBEDDED_DEFAULT, "the embedded default"),
+        }
+    }
+
+    /// Sets the method. A config's heads/units describe its own method's architecture: when
+    /// the new method is of the other family (one head vs an atlas), its defaults apply
+    /// instead (`st-dim` on the DIM-UA default is ST-DIM 1x256, not an invalid 4-head
+    /// ST-DIM); set heads/units after this call to override them.
+    pub fn set_method(&mut self, name: &str) {
+        let one_head = |name: &str| {
+            RunMethod::parse(name)
+                .ok()
+                .map(|m| m.default_architecture().0 == 1)
+        };
+        if one_head(name) != one_head(&self.method) {
+            self.heads = None;
+            self.units = None;
+        }
+        self.method = name.to_string();
     }
 
     /// The resolved config as TOML (what `config.toml` in a run holds).
@@ -151,6 +191,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("lr2") && err.contains("tau"), "{err}");
+    }
+
+    #[test]
+    fn defaults_are_the_trainers() {
+        let t = TrainConfig::for_method(Method::DimUa);
+        let c = RunConfig::default();
+        assert_eq!((c.seed, c.device.as_str()), (42, "auto"));
+        assert_eq!(
+            (
+                c.train.tau,
+                c.train.lr,
+                c.train.adam_eps,
+                c.train.batch_size
+            ),
+            (0.1, 3e-4, 1e-5, 64)
+        );
+        assert_eq!(
+            (c.train.epochs, c.train.patience),
+            (t.max_epochs, t.patience)
+        );
     }
 
     #[test]

@@ -1,40 +1,40 @@
-//! The probe stage shared by `dimua run` and `dimua probe`: a separately seeded probe
-//! collection, the AtariARI filters, encoder features computed once per frame, all probes
-//! trained together, and `probe.json` + `report.md` written atomically.
+//! The probe stage: a separately seeded probe collection (or a dataset), the AtariARI
+//! filters, encoder features computed once per frame (feature extraction), all probes trained
+//! together, and `probe.json` + `report.md` written atomically.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
 use dimua_atari::{Game, Rom};
 use dimua_buffer::{FrameStore, Split, SplitRule};
 use dimua_collect::{Assembled, CollectProgress, CollectSpec};
 use dimua_model::Encoder;
-use dimua_probe::{LabelSpec, ProbeConfig, ProbeData, ProbeResult, Sampling};
+use dimua_probe::{LabelSpec, ProbeData, ProbeResult, Sampling};
 use tch::{Device, Kind, Tensor};
 
-use crate::progress;
-
-/// Offset between the pretraining seed and the probe collection's seed, so the two
-/// collections are independent (the reference reuses the same env seeds).
-pub const PROBE_SEED_OFFSET: u64 = 1_000_003;
+use crate::error::{invalid, PipelineError, Result};
+use crate::observer::{collect_observed, Event, Observer};
+use crate::output::write_atomic;
+use crate::plan::{ProbeCollection, ProbePlan};
 
 /// Frames encoded per forward pass when computing probe features.
 const ENCODE_BATCH: usize = 256;
 
-/// Runs a collection to completion on a worker thread, drawing a progress bar and forwarding
-/// Ctrl-C.
+/// Runs a collection to completion on a worker thread, reporting to `observer` (which may
+/// interrupt it).
 pub fn collect_with_progress(
     spec: &CollectSpec,
     rom: &Rom,
     store: &Arc<FrameStore>,
     label: &str,
-) -> anyhow::Result<dimua_collect::CollectStats> {
+    observer: &dyn Observer,
+) -> Result<dimua_collect::CollectStats> {
     let state = CollectProgress::default();
-    Ok(progress::with_collect_bar(
+    Ok(collect_observed(
         &state,
         spec.frames as u64,
         label,
+        observer,
         || dimua_collect::collect_into(spec, rom, store, &state),
     )?)
 }
@@ -51,14 +51,18 @@ pub struct ProbeSet {
 pub fn collect_probe_set(
     game: &'static Game,
     rom: &Rom,
-    frames: usize,
-    seed: u64,
-    threads: usize,
-    streams: u32,
-    color: bool,
-) -> anyhow::Result<ProbeSet> {
+    collection: &ProbeCollection,
+    observer: &dyn Observer,
+) -> Result<ProbeSet> {
+    let &ProbeCollection {
+        frames,
+        seed,
+        threads,
+        streams,
+        color,
+    } = collection;
     if dimua_atari::labels(game).is_none() {
-        bail!(
+        invalid!(
             "{} has no AtariARI RAM annotations, so it cannot be probed; AtariARI games: {}",
             game.name,
             dimua_atari::atariari_games()
@@ -77,7 +81,7 @@ pub fn collect_probe_set(
     };
     spec.validate()?;
     let store = dimua_collect::store_for(&spec, rom, SplitRule::PROBE)?;
-    collect_with_progress(&spec, rom, &store, "probe data")?;
+    collect_with_progress(&spec, rom, &store, "probe data", observer)?;
     let assembled = dimua_collect::assemble(
         &store,
         game,
@@ -87,7 +91,7 @@ pub fn collect_probe_set(
     )?;
     for split in [Split::Train, Split::Val, Split::Test] {
         if !assembled.episodes.iter().any(|e| e.split == split) {
-            bail!(
+            invalid!(
                 "the probe collection ({frames} frames, {streams} streams) has no {} episode \
                  longer than {} frames: raise --probe-frames (episodes are split 7/1/2 in \
                  blocks of 10 per stream, so every split needs enough long episodes)",
@@ -97,7 +101,7 @@ pub fn collect_probe_set(
         }
     }
     if assembled.labels.is_empty() {
-        bail!(
+        invalid!(
             "every label of {} was removed by the entropy filter on {frames} frames: raise --probe-frames",
             game.name
         );
@@ -108,11 +112,11 @@ pub fn collect_probe_set(
 impl ProbeSet {
     /// A probe set from a dataset written by `dimua collect` (already filtered: its labels,
     /// episodes and splits are used as they are on disk).
-    pub fn from_dataset(dir: &Path, game: &'static Game) -> anyhow::Result<Self> {
+    pub fn from_dataset(dir: &Path, game: &'static Game) -> Result<Self> {
         let (manifest, store) = dimua_collect::Dataset::open_into_store(dir)?;
         let on_disk = dimua_atari::resolve_game(&manifest.game)?;
         if on_disk.name != game.name {
-            bail!(
+            invalid!(
                 "dataset {} holds {} frames, not {}: pass the matching --game or dataset",
                 dir.display(),
                 on_disk.name,
@@ -120,7 +124,7 @@ impl ProbeSet {
             );
         }
         if manifest.labels.is_empty() {
-            bail!("dataset {} has no labels to probe", dir.display());
+            invalid!("dataset {} has no labels to probe", dir.display());
         }
         let episodes = store
             .episodes()
@@ -135,7 +139,7 @@ impl ProbeSet {
             .collect::<Vec<_>>();
         for split in [Split::Train, Split::Val, Split::Test] {
             if !episodes.iter().any(|e| e.split == split) {
-                bail!(
+                invalid!(
                     "dataset {} has no {} episode: collect it with a split that has one (e.g. --split 7/1/2)",
                     dir.display(),
                     split.name()
@@ -188,7 +192,7 @@ impl ProbeSet {
     }
 
     /// Probe label specs (names and categories).
-    fn label_specs(&self) -> anyhow::Result<Vec<LabelSpec>> {
+    fn label_specs(&self) -> Result<Vec<LabelSpec>> {
         self.assembled
             .labels
             .iter()
@@ -197,14 +201,21 @@ impl ProbeSet {
     }
 
     /// Encoder features `[N, D]` of the given slots, computed once, batch by batch.
-    fn features(&self, encoder: &Encoder, slots: &[u32]) -> anyhow::Result<Tensor> {
+    fn features(
+        &self,
+        encoder: &Encoder,
+        slots: &[u32],
+        observer: &dyn Observer,
+    ) -> Result<Tensor> {
         let shape = encoder.frame_shape();
         let frame_bytes = self.store.spec().frame_bytes;
         let mut parts = Vec::new();
         let mut buf = Vec::with_capacity(ENCODE_BATCH * frame_bytes);
         for chunk in slots.chunks(ENCODE_BATCH) {
-            if progress::interrupted() {
-                bail!("interrupted while computing probe features");
+            if observer.interrupted() {
+                return Err(PipelineError::Interrupted(
+                    "interrupted while computing probe features".into(),
+                ));
             }
             buf.clear();
             self.store.gather_frames(chunk, &mut buf);
@@ -216,25 +227,12 @@ impl ProbeSet {
             ]);
             let f = encoder
                 .encode(&frames)
-                .context("encoding probe frames")?
+                .map_err(|e| PipelineError::context("encoding probe frames", e))?
                 .to_kind(Kind::Float);
             parts.push(f);
         }
         Ok(Tensor::cat(&parts, 0))
     }
-}
-
-/// `DIR/encoder.safetensors`, or an error saying how to make one.
-pub fn run_encoder_path(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
-    let path = dir.join("encoder.safetensors");
-    if !path.exists() {
-        bail!(
-            "run directory {} has no encoder.safetensors: train one first (`dimua train --out {}` or `dimua run`)",
-            dir.display(),
-            dir.display()
-        );
-    }
-    Ok(path)
 }
 
 /// What the probe stage produced.
@@ -255,25 +253,27 @@ pub struct ProbeInputs {
 }
 
 impl ProbeInputs {
-    /// Encodes every frame of `set` once with `encoder` and moves everything to `device`.
-    /// Non-finite features (a corrupt or diverged encoder) are an error.
+    /// Encodes every frame of `set` once with `encoder` (feature extraction) and moves
+    /// everything to `device`. Non-finite features (a corrupt or diverged encoder) are an
+    /// error.
     pub fn new(
         set: &ProbeSet,
         encoder: &Encoder,
         standardize: bool,
         device: Device,
-    ) -> anyhow::Result<Self> {
+        observer: &dyn Observer,
+    ) -> Result<Self> {
         if let Some(shape_err) = shape_mismatch(encoder, set) {
-            bail!(shape_err);
+            return Err(PipelineError::Invalid(shape_err));
         }
         let splits = [Split::Train, Split::Val, Split::Test];
         let slots = splits.map(|s| set.slots(s));
-        let bar = progress::spinner("features");
-        let encode = |split: Split, slots: &[u32]| -> anyhow::Result<Tensor> {
-            let f = set.features(encoder, slots)?.to_device(device);
+        observer.event(&Event::FeaturesStarted);
+        let encode = |split: Split, slots: &[u32]| -> Result<Tensor> {
+            let f = set.features(encoder, slots, observer)?.to_device(device);
             let bad = f.isfinite().logical_not().sum(Kind::Int64).int64_value(&[]);
             if bad > 0 {
-                bail!(
+                invalid!(
                     "the encoder produced {bad} non-finite (NaN or infinite) feature values on \
                      the probe {} frames: its weights are corrupt or its training diverged; \
                      re-train it or use another encoder",
@@ -283,13 +283,13 @@ impl ProbeInputs {
             Ok(f)
         };
         let features = (|| {
-            Ok::<_, anyhow::Error>([
+            Ok::<_, PipelineError>([
                 encode(Split::Train, &slots[0])?,
                 encode(Split::Val, &slots[1])?,
                 encode(Split::Test, &slots[2])?,
             ])
         })();
-        bar.finish_and_clear();
+        observer.event(&Event::FeaturesFinished);
         let [xtr, xva, xte] = features?;
         let x = if standardize {
             // Per-dimension z-score with the probe-train statistics: the same linear probes
@@ -332,40 +332,41 @@ impl ProbeInputs {
 pub fn probe(
     set: &ProbeSet,
     encoder: Option<&Encoder>,
-    config: &ProbeConfig,
-    standardize: bool,
-    device: Device,
-) -> anyhow::Result<ProbeOutcome> {
+    plan: &ProbePlan,
+    observer: &dyn Observer,
+) -> Result<ProbeOutcome> {
+    let config = &plan.config;
     let result = match encoder {
         None => {
-            progress::stage("majority baseline");
+            observer.stage("majority baseline");
             let specs = set.label_specs()?;
             let ytr = set.labels(&set.slots(Split::Train));
             let yte = set.labels(&set.slots(Split::Test));
             dimua_probe::majority_baseline(&ytr, &yte, &specs)?
         }
         Some(encoder) => {
-            progress::stage("encoder features (once per probe frame)");
-            let inputs = ProbeInputs::new(set, encoder, standardize, device)?;
+            observer.stage("encoder features (once per probe frame)");
+            let inputs = ProbeInputs::new(set, encoder, plan.standardize, plan.device, observer)?;
             let data = inputs.data();
-            progress::stage("linear probes (all labels at once)");
-            let bar = progress::bar(config.epochs as u64, "probes", "epochs");
-            let mut observer = |e: &dimua_probe::ProbeEpoch| {
-                bar.set_position(e.epoch as u64 + 1);
-                bar.set_prefix(format!(
-                    "{}/{} labels training, mean val acc {:.3}",
-                    e.active, e.labels, e.mean_val_acc
-                ));
-                if progress::interrupted() {
+            observer.stage("linear probes (all labels at once)");
+            observer.event(&Event::ProbesStarted {
+                epochs: config.epochs,
+            });
+            let mut on_epoch = |e: &dimua_probe::ProbeEpoch| {
+                observer.event(&Event::ProbeEpoch(e));
+                if observer.interrupted() {
                     dimua_probe::ProbeControl::Stop
                 } else {
                     dimua_probe::ProbeControl::Continue
                 }
             };
-            let run = dimua_probe::train_probes_observed(&data, config, &mut observer);
-            bar.finish_and_clear();
-            if progress::interrupted() {
-                bail!("interrupted while training the probes: no probe.json or report.md written");
+            let run = dimua_probe::train_probes_observed(&data, config, &mut on_epoch);
+            observer.event(&Event::ProbesFinished);
+            if observer.interrupted() {
+                return Err(PipelineError::Interrupted(
+                    "interrupted while training the probes: no probe.json or report.md written"
+                        .into(),
+                ));
             }
             run?.result
         }
@@ -397,34 +398,10 @@ fn shape_mismatch(encoder: &Encoder, set: &ProbeSet) -> Option<String> {
 }
 
 /// Writes `probe.json` and `report.md` into `dir` (temporary names, then renamed).
-pub fn write_probe_outputs(dir: &Path, outcome: &ProbeOutcome, title: &str) -> anyhow::Result<()> {
+pub fn write_probe_outputs(dir: &Path, outcome: &ProbeOutcome, title: &str) -> Result<()> {
     let json = serde_json::to_string_pretty(&outcome.result)?;
     write_atomic(&dir.join("probe.json"), json.as_bytes())?;
     let md = dimua_probe::result_markdown(&outcome.result, title);
     write_atomic(&dir.join("report.md"), md.as_bytes())?;
     Ok(())
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {}", tmp.display()))?;
-    Ok(())
-}
-
-/// Draws the run's plots into `dir/plots/` (losses, membership entropy, head share, probe F1).
-/// A plotting failure is reported as a warning: the run's results are already written.
-pub fn plot_run(dir: &Path) {
-    match dimua_plot::plot_run(dir) {
-        Ok(files) => tracing::info!(
-            "wrote {} plot files into {}",
-            files.len(),
-            dir.join("plots").display()
-        ),
-        Err(e) => progress::note(&format!("warning: no plots for {}: {e}", dir.display())),
-    }
 }

@@ -1,0 +1,239 @@
+//! The CLI pieces shared by several commands: the ROM flags, the pretraining flags of
+//! `dimua run` and `dimua train` resolved into one [`RunConfig`] (then one [`RunPlan`]), and
+//! the `dimua run` composition that `dimua sweep` repeats. No command module imports another;
+//! they all build on this module and on `dimua_pipeline`.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use dimua_atari::{Game, Rom, RomOptions};
+use dimua_model::Encoder;
+use dimua_pipeline::{RunConfig, RunMethod, RunPlan};
+
+use crate::progress;
+
+/// ROM flags shared by every command that runs the emulator.
+#[derive(Debug, Clone, Args, Default)]
+pub struct RomArgs {
+    /// Directory of imported canonical ROMs (default: $DIMUA_ROM_DIR or ~/.cache/dimua/roms).
+    #[arg(long, global = true)]
+    pub rom_dir: Option<PathBuf>,
+    /// Use this ROM file instead (md5-checked against the canonical dump).
+    #[arg(long, global = true)]
+    pub rom_file: Option<PathBuf>,
+    /// Accept a --rom-file whose md5 is not the canonical one (at your own risk: some dumps
+    /// crash the emulator).
+    #[arg(long, global = true)]
+    pub allow_unknown_rom: bool,
+}
+
+impl RomArgs {
+    /// The ROM options these flags describe.
+    pub fn options(&self) -> RomOptions {
+        RomOptions {
+            rom_file: self.rom_file.clone(),
+            allow_unknown_rom: self.allow_unknown_rom,
+            rom_dir: self.rom_dir.clone(),
+            ..RomOptions::default()
+        }
+    }
+
+    /// Loads the canonical ROM of `game` (imported store first, then a canonical bundled dump).
+    pub fn load(&self, game: &'static Game) -> anyhow::Result<Rom> {
+        Ok(dimua_atari::load_rom(game, &self.options())?)
+    }
+}
+
+/// The pretraining flags shared by `dimua run` and `dimua train`; each overrides the same
+/// field of the config file.
+#[derive(Debug, Clone, Args, Default)]
+pub struct RunFlags {
+    /// TOML config (default: the embedded quick DIM-UA-on-Pong config).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Game: ALE ROM name, AtariARI key or gym id (`dimua train --dataset` uses the dataset's).
+    #[arg(long)]
+    pub game: Option<String>,
+    /// Method: st-dim, dim-ua, minus-ua, plus-mmd, random-cnn (or majority with `dimua run`).
+    /// Switching between the one-head and the atlas methods drops the config file's
+    /// heads/units for the new method's defaults (1x256, 4x512) unless --heads/--units are given.
+    #[arg(long)]
+    pub method: Option<String>,
+    /// Atlas heads n.
+    #[arg(long)]
+    pub heads: Option<usize>,
+    /// Units per head d.
+    #[arg(long)]
+    pub units: Option<usize>,
+    /// Pretraining frames to collect.
+    #[arg(long)]
+    pub frames: Option<usize>,
+    /// Maximum pretraining epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Master seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Device: auto, cpu, cuda or cuda:N.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Collector threads.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Bit-reproducible pretraining: the first step waits until the streamed collection is
+    /// complete (sets `[train] wait_for_collection`; costs the collection time, seconds).
+    #[arg(long)]
+    pub reproducible: bool,
+}
+
+/// The flags only `dimua run` has besides [`RunFlags`]; each overrides the same field of the
+/// config file.
+#[derive(Debug, Clone, Args, Default)]
+pub struct RunOnlyFlags {
+    /// Probe frames.
+    #[arg(long)]
+    pub probe_frames: Option<usize>,
+    /// Maximum probe epochs.
+    #[arg(long)]
+    pub probe_epochs: Option<usize>,
+    /// Environment streams per collection.
+    #[arg(long)]
+    pub streams: Option<u32>,
+    /// RGB frames.
+    #[arg(long)]
+    pub color: bool,
+    /// Weight of L_Q.
+    #[arg(long)]
+    pub tau: Option<f64>,
+}
+
+/// The config file (or the embedded default) with every given flag applied.
+pub fn resolve_config(f: &RunFlags, run: &RunOnlyFlags) -> anyhow::Result<RunConfig> {
+    let mut c = RunConfig::load_or_default(f.config.as_deref())?;
+    if let Some(m) = &f.method {
+        c.set_method(m);
+    }
+    macro_rules! set {
+        ($($flag:expr => $field:expr),* $(,)?) => {
+            $(if let Some(v) = $flag.clone() { $field = v; })*
+        };
+    }
+    set!(f.game => c.game, f.frames => c.frames,
+         run.probe_frames => c.probe_frames, f.seed => c.seed, f.device => c.device,
+         run.streams => c.streams, f.epochs => c.train.epochs,
+         run.probe_epochs => c.probe.epochs, run.tau => c.train.tau);
+    if f.heads.is_some() {
+        c.heads = f.heads;
+    }
+    if f.units.is_some() {
+        c.units = f.units;
+    }
+    if f.threads.is_some() {
+        c.threads = f.threads;
+    }
+    if run.color {
+        c.color = true;
+    }
+    if f.reproducible {
+        c.train.wait_for_collection = true;
+    }
+    Ok(c)
+}
+
+/// Runs one planned `dimua run` into `out`: pretraining (or the random encoder), the probe
+/// collection, the probes, `probe.json` + `report.md` + plots, and the summary line.
+pub fn run_plan(plan: &RunPlan, rom: &RomArgs, out: &Path, force: bool) -> anyhow::Result<()> {
+    let rom = rom.load(plan.game)?;
+    dimua_pipeline::prepare_run_dir(out, force)?;
+    dimua_pipeline::write_atomic(&out.join("config.toml"), plan.config.to_toml().as_bytes())?;
+    eprintln!(
+        "dimua run: {} {}, {} pretraining + {} probe frames, device {:?}, out {}",
+        plan.game.name,
+        plan.config.method,
+        plan.frames.pretrain,
+        plan.frames.probe,
+        plan.device,
+        out.display()
+    );
+    let display = progress::Display::default();
+    let stages = progress::Stages::new(
+        "dimua run",
+        match plan.method {
+            RunMethod::Majority => 2,
+            RunMethod::Encoder(_) => 4,
+        },
+    );
+    let encoder = match plan.method {
+        RunMethod::Majority => None,
+        RunMethod::Encoder(m) if !m.trains() => {
+            progress::stage("random encoder (no pretraining)");
+            // The same seeded weights `dimua train --method random-cnn` writes, no data needed.
+            dimua_pipeline::initial_encoder(plan, plan.frame_shape(&rom)?, out)?;
+            Some(Encoder::load_on(
+                out.join("encoder.safetensors"),
+                plan.device,
+            )?)
+        }
+        RunMethod::Encoder(_) => {
+            progress::stage("pretraining (collection streamed into the trainer)");
+            dimua_pipeline::pretrain(plan, Some(&rom), out, false, &display)?;
+            Some(Encoder::load_on(
+                out.join("encoder.safetensors"),
+                plan.device,
+            )?)
+        }
+    };
+    progress::stage("probe data (separately seeded collection)");
+    let set = dimua_pipeline::collect_probe_set(plan.game, &rom, &plan.probe_collection, &display)?;
+    let outcome = dimua_pipeline::probe(&set, encoder.as_ref(), &plan.probe, &display)?;
+    let title = plan.title();
+    dimua_pipeline::write_probe_outputs(out, &outcome, &title)?;
+    progress::plot_run(out);
+    drop(stages);
+    let r = &outcome.result;
+    println!(
+        "{}: across-categories F1 {:.3} acc {:.3}, overall F1 {:.3} acc {:.3} over {} labels -> {}",
+        title,
+        r.across_categories_f1.unwrap_or(f64::NAN),
+        r.across_categories_acc.unwrap_or(f64::NAN),
+        r.overall_f1,
+        r.overall_acc,
+        outcome.labels.len(),
+        out.join("probe.json").display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(config: Option<&str>, method: &str, heads: Option<usize>) -> (usize, usize) {
+        let flags = RunFlags {
+            config: config.map(|c| Path::new(env!("CARGO_MANIFEST_DIR")).join(c)),
+            method: Some(method.to_string()),
+            heads,
+            ..RunFlags::default()
+        };
+        let p = RunPlan::new(resolve_config(&flags, &RunOnlyFlags::default()).unwrap()).unwrap();
+        (p.heads, p.units)
+    }
+
+    #[test]
+    fn method_flag_across_families_takes_the_new_methods_architecture() {
+        // Embedded default is DIM-UA 4x512: ST-DIM and the random CNN get 1x256.
+        assert_eq!(plan(None, "st-dim", None), (1, 256));
+        assert_eq!(plan(None, "random-cnn", None), (1, 256));
+        // Same family: the file's architecture stays.
+        assert_eq!(plan(None, "minus-ua", None), (4, 512));
+        let tiny = Some("configs/tiny/pong-dim-ua.toml");
+        assert_eq!(plan(tiny, "plus-mmd", None), (2, 32));
+        assert_eq!(
+            plan(Some("configs/tiny/pong-st-dim.toml"), "dim-ua", None),
+            (4, 512)
+        );
+        // Explicit flags win; --heads alone keeps the method's default units.
+        assert_eq!(plan(tiny, "st-dim", Some(1)), (1, 256));
+        assert_eq!(plan(tiny, "dim-ua", Some(8)), (8, 32));
+    }
+}
