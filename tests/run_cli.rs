@@ -600,3 +600,70 @@ fn reproducible_runs_are_bit_identical() {
         "{config_toml}"
     );
 }
+
+/// Issue "Never lose a user's data", item 6: emitted job lines ran `--out '/x/a b;$(touch F)'`
+/// through `bash -c` unquoted (running `touch F`), and passed `--force` to finished runs.
+#[test]
+fn emitted_sweep_jobs_quote_paths_and_never_force_finished_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sweep = tmp.path().join("sweep.toml");
+    std::fs::write(
+        &sweep,
+        "games = [\"pong\"]\nmethods = [\"majority\"]\nseeds = [1, 2]\n[base]\nframes = 1000\n",
+    )
+    .unwrap();
+    let marker = tmp.path().join("F");
+    let out = tmp
+        .path()
+        .join(format!("a b';\"$(touch {})\"", marker.display()));
+    let jobs = tmp.path().join("jobs $(x)");
+    ok(dimua()
+        .args(["sweep", "--config"])
+        .arg(&sweep)
+        .arg("--out")
+        .arg(&out)
+        .arg("--emit-jobs")
+        .arg(&jobs)
+        .output()
+        .unwrap());
+    let commands = std::fs::read_to_string(jobs.join("commands.txt")).unwrap();
+    let lines: Vec<&str> = commands.lines().collect();
+    assert_eq!(lines.len(), 2, "{commands}");
+
+    // The first run is finished: its line must do nothing (and certainly not --force it).
+    let finished = out.join("pong__majority__s1");
+    std::fs::create_dir_all(&finished).unwrap();
+    std::fs::write(finished.join("probe.json"), "{}").unwrap();
+    let status = Command::new("bash")
+        .arg("-c")
+        .arg(lines[0])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(std::fs::read(finished.join("probe.json")).unwrap(), b"{}");
+
+    // The second line's arguments reach the program as the exact paths: run it with the
+    // dimua binary swapped for `printf` to see them.
+    let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_dimua")).unwrap();
+    let quoted_exe = format!("'{}'", exe.display());
+    assert!(lines[1].contains(&quoted_exe), "{}", lines[1]);
+    let echo = lines[1].replace(&quoted_exe, "printf '%s\\n'");
+    let printed = Command::new("bash").arg("-c").arg(&echo).output().unwrap();
+    let args = String::from_utf8(printed.stdout).unwrap();
+    let args: Vec<&str> = args.lines().collect();
+    let at = args.iter().position(|a| *a == "--out").unwrap();
+    assert_eq!(
+        std::path::Path::new(args[at + 1]),
+        std::path::absolute(out.join("pong__majority__s2")).unwrap()
+    );
+    let sbatch = std::fs::read_to_string(jobs.join("sweep.sbatch")).unwrap();
+    let check = Command::new("bash")
+        .arg("-n")
+        .arg(jobs.join("sweep.sbatch"))
+        .status();
+    assert!(check.unwrap().success(), "{sbatch}");
+    assert!(
+        !marker.exists(),
+        "a path in a job line was run as a command"
+    );
+}

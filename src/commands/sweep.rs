@@ -156,22 +156,28 @@ fn write_jobs(dir: &Path, out: &Path, runs: &[(String, RunConfig)]) -> anyhow::R
     for (name, config) in runs {
         let file = configs.join(format!("{name}.toml"));
         write_atomic(&file, config.to_toml().as_bytes())?;
+        let run_dir = abs(&out.join(name));
+        // Every argument is quoted for the shell that runs the line (GNU parallel, the
+        // sbatch script's `bash -c`); a run whose probe.json exists is finished and is
+        // skipped, so re-submitting the job list never replaces it (`--force` only ever
+        // reaches an unfinished run's directory).
         lines.push_str(&format!(
-            "{} run --config {} --out {} --force\n",
-            exe.display(),
-            abs(&file).display(),
-            abs(&out.join(name)).display()
+            "test -f {} || {} run --config {} --out {} --force\n",
+            shell_quote(&run_dir.join("probe.json")),
+            shell_quote(&exe),
+            shell_quote(&abs(&file)),
+            shell_quote(&run_dir)
         ));
     }
     write_atomic(&dir.join("commands.txt"), lines.as_bytes())?;
     let sbatch = format!(
         "#!/bin/bash\n# Slurm job array: one dimua run per line of commands.txt.\n\
          #SBATCH --job-name=dimua-sweep\n#SBATCH --array=0-{}\n#SBATCH --cpus-per-task=8\n\
-         #SBATCH --output={}/slurm-%A_%a.out\n\
+         #SBATCH --output={}\n\
          line=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" {})\nexec bash -c \"$line\"\n",
         runs.len().saturating_sub(1),
-        abs(dir).display(),
-        abs(&dir.join("commands.txt")).display()
+        shell_quote(&abs(dir).join("slurm-%A_%a.out")),
+        shell_quote(&abs(&dir.join("commands.txt")))
     );
     write_atomic(&dir.join("sweep.sbatch"), sbatch.as_bytes())?;
     println!(
@@ -181,6 +187,12 @@ fn write_jobs(dir: &Path, out: &Path, runs: &[(String, RunConfig)]) -> anyhow::R
         dir.join("sweep.sbatch").display()
     );
     Ok(())
+}
+
+/// `path` as one POSIX shell word: single-quoted, with each `'` written as `'\''`, so no
+/// space, quote, `$(...)` or `;` in it is interpreted.
+fn shell_quote(path: &Path) -> String {
+    format!("'{}'", path.to_string_lossy().replace('\'', "'\\''"))
 }
 
 /// Runs `dimua sweep`.
