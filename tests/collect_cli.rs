@@ -396,3 +396,31 @@ fn npz_and_safetensors_hold_the_same_data() {
         .to_string()
         .contains("sha256"));
 }
+
+/// Issue "Never lose a user's data", items 5 and 7: `--entropy-threshold NaN` wrote a manifest
+/// dimua's own reader then called corrupt, and `--streams 1000` collected for a minute before
+/// failing with an error that could be predicted up front. Both now fail at once, before
+/// anything is collected or written.
+#[test]
+fn impossible_collect_requests_fail_before_collecting() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (extra, needle) in [
+        (&["--frames", "3000", "--entropy-threshold", "NaN"][..], "--entropy-threshold"),
+        (&["--frames", "3000", "--entropy-threshold=-1"][..], "--entropy-threshold"),
+        (&["--frames", "20000", "--streams", "1000"][..], "--streams"),
+    ] {
+        let out = tmp.path().join("data");
+        let started = std::time::Instant::now();
+        let result = collect(&out, extra);
+        let err = stderr(&result);
+        assert_eq!(result.status.code(), Some(1), "{extra:?}: {err}");
+        assert!(err.contains(needle), "{extra:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!out.exists(), "{extra:?}: --out was created");
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "{extra:?} took {:?}",
+            started.elapsed()
+        );
+    }
+}

@@ -70,6 +70,43 @@ impl DatasetRequest {
     }
 }
 
+impl DatasetRequest {
+    /// Checks everything about the request that can be checked before collecting: the
+    /// collection spec, the split rule, the entropy threshold (a finite number of nats, at
+    /// least 0), the shard size, and that each stream's share of the frames can hold an
+    /// episode longer than `min_episode_length` (else every episode would be filtered out
+    /// after the whole collection).
+    pub fn validate(&self) -> Result<(), CollectError> {
+        self.spec.validate()?;
+        self.split.validate()?;
+        let invalid = |reason: String| Err(CollectError::InvalidRequest { reason });
+        if !self.entropy_threshold.is_finite() || self.entropy_threshold < 0.0 {
+            return invalid(format!(
+                "--entropy-threshold must be a finite number of nats >= 0 (got {}); the \
+                 AtariARI value is {}",
+                self.entropy_threshold,
+                filters::ENTROPY_THRESHOLD
+            ));
+        }
+        if self.shard_bytes == 0 {
+            return invalid("the shard size must be at least 1 byte".into());
+        }
+        let per_stream = self.spec.frames / self.spec.streams.max(1) as usize;
+        if per_stream <= self.min_episode_length {
+            return invalid(format!(
+                "{} frames over {} streams give each stream {per_stream} frames, so no episode \
+                 can be longer than {} frames and every one would be filtered out: use fewer \
+                 --streams or more --frames (at least {} frames per stream)",
+                self.spec.frames,
+                self.spec.streams,
+                self.min_episode_length,
+                self.min_episode_length + 1
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Creates an empty frame store sized for `spec` (capacity = requested frames; frame size from
 /// the game's screen).
 pub fn store_for(
@@ -155,8 +192,7 @@ pub fn collect_dataset(
     rom: &Rom,
     progress: &CollectProgress,
 ) -> Result<(Manifest, CollectStats), CollectError> {
-    request.spec.validate()?;
-    request.split.validate()?;
+    request.validate()?;
     dataset::prepare_output_dir(&request.out, request.force)?;
     let store = store_for(&request.spec, rom, request.split)?;
     let stats = collect_into(&request.spec, rom, &store, progress)?;
