@@ -405,8 +405,14 @@ fn npz_and_safetensors_hold_the_same_data() {
 fn impossible_collect_requests_fail_before_collecting() {
     let tmp = tempfile::tempdir().unwrap();
     for (extra, needle) in [
-        (&["--frames", "3000", "--entropy-threshold", "NaN"][..], "--entropy-threshold"),
-        (&["--frames", "3000", "--entropy-threshold=-1"][..], "--entropy-threshold"),
+        (
+            &["--frames", "3000", "--entropy-threshold", "NaN"][..],
+            "--entropy-threshold",
+        ),
+        (
+            &["--frames", "3000", "--entropy-threshold=-1"][..],
+            "--entropy-threshold",
+        ),
         (&["--frames", "20000", "--streams", "1000"][..], "--streams"),
     ] {
         let out = tmp.path().join("data");

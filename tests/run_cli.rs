@@ -667,3 +667,71 @@ fn emitted_sweep_jobs_quote_paths_and_never_force_finished_runs() {
         "a path in a job line was run as a command"
     );
 }
+
+/// Issue "Never lose a user's data", items 4 and 5: an encoder whose membership weights are
+/// NaN probed with exit 0 and exported fine; `export` replaced an existing file without
+/// `--force`.
+#[test]
+fn nan_membership_weights_and_existing_export_files_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    run_tiny("dim-ua", &run);
+    let exported = tmp.path().join("enc.safetensors");
+    let export = |force: bool| {
+        let mut c = dimua();
+        c.args(["export", "--run"])
+            .arg(&run)
+            .arg("--out")
+            .arg(&exported);
+        if force {
+            c.arg("--force");
+        }
+        c.output().unwrap()
+    };
+    ok(export(false));
+    let before = std::fs::read(&exported).unwrap();
+    let err = fails(export(false));
+    assert!(
+        err.contains("already exists") && err.contains("--force"),
+        "{err}"
+    );
+    ok(export(true));
+    assert_eq!(std::fs::read(&exported).unwrap(), before);
+
+    let weights = run.join("encoder.safetensors");
+    let poisoned: Vec<(String, tch::Tensor)> = tch::Tensor::read_safetensors(&weights)
+        .unwrap()
+        .into_iter()
+        .map(|(name, t)| {
+            let t = if name == "atlas.membership.weight" {
+                t.fill(f64::NAN)
+            } else {
+                t
+            };
+            (name, t)
+        })
+        .collect();
+    tch::Tensor::write_safetensors(&poisoned, &weights).unwrap();
+    let probe_out = tmp.path().join("probe");
+    let err = fails(
+        dimua()
+            .args(["probe", "--run"])
+            .arg(&run)
+            .arg("--out")
+            .arg(&probe_out)
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        err.contains("atlas.membership.weight") && err.contains("non-finite"),
+        "{err}"
+    );
+    assert!(!probe_out.join("probe.json").exists());
+    let err = fails(export(true));
+    assert!(err.contains("non-finite"), "{err}");
+    assert_eq!(
+        std::fs::read(&exported).unwrap(),
+        before,
+        "a refused export changed --out"
+    );
+}

@@ -21,6 +21,9 @@ pub struct ExportArgs {
     /// Output file (`NAME.safetensors`; the sidecar `NAME.json` is written beside it).
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace an existing `--out` (and its sidecar).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Runs `dimua export`.
@@ -29,7 +32,17 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     if args.out.extension().and_then(|e| e.to_str()) != Some("safetensors") {
         bail!("--out must end in .safetensors (the sidecar .json goes beside it)");
     }
-    // Loading validates the pair (format version, shapes) before anything is written.
+    let sidecar = args.out.with_extension("json");
+    if !args.force {
+        if let Some(existing) = [&args.out, &sidecar].into_iter().find(|p| p.exists()) {
+            bail!(
+                "{} already exists: choose another --out, or pass --force to replace it",
+                existing.display()
+            );
+        }
+    }
+    // Loading validates the pair (format version, shapes, finite weights) before anything is
+    // written.
     let encoder =
         Encoder::load(&args.run).with_context(|| format!("loading {}", weights.display()))?;
     let mut meta = serde_json::to_value(encoder.meta())?;
@@ -78,7 +91,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
     write_atomic(&args.out, &out_bytes)?;
-    write_atomic(&args.out.with_extension("json"), text.as_bytes())?;
+    write_atomic(&sidecar, text.as_bytes())?;
     println!(
         "exported {} ({} {}x{}, game {}) -> {} + {}",
         args.run.display(),

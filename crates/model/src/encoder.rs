@@ -185,7 +185,8 @@ pub fn export_encoder_tensors(
     Ok((weights, sidecar))
 }
 
-/// Copies named tensors into the variables of `vs`, requiring the same names and shapes.
+/// Copies named tensors into the variables of `vs`, requiring the same names, shapes and
+/// dtype, and finite values.
 pub fn load_vars_exact(
     vs: &VarStore,
     tensors: HashMap<String, Tensor>,
@@ -215,6 +216,18 @@ pub fn load_vars_exact(
                 return Err(mismatch(format!(
                     "{name}: dtype {:?}, expected f32",
                     src.kind()
+                )));
+            }
+            let bad = src
+                .f_isfinite()
+                .and_then(|f| f.f_logical_not())
+                .and_then(|f| f.f_sum(Kind::Int64))
+                .and_then(|n| n.f_int64_value(&[]))
+                .ctx("checking weights")?;
+            if bad > 0 {
+                return Err(mismatch(format!(
+                    "{name}: {bad} non-finite (NaN or infinite) values; the encoder is corrupt or \
+                     its training diverged: export it again from a good run"
                 )));
             }
             var.f_copy_(src).ctx("loading weights")?;
