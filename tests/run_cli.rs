@@ -735,3 +735,38 @@ fn nan_membership_weights_and_existing_export_files_are_refused() {
         "a refused export changed --out"
     );
 }
+
+/// Issue "Never lose a user's data", items 7 and 8: `dimua config show /dev/zero` read until
+/// the machine ran out of memory, and `config show` printed invalid configs with exit 0.
+#[test]
+fn config_show_refuses_huge_files_and_invalid_configs() {
+    let started = std::time::Instant::now();
+    let err = fails(
+        dimua()
+            .args(["config", "show", "/dev/zero"])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        err.contains("/dev/zero") && err.contains("not a dimua config"),
+        "{err}"
+    );
+    assert!(started.elapsed().as_secs() < 10);
+    let tmp = tempfile::tempdir().unwrap();
+    for (text, needle) in [
+        ("method = \"st-dim\"\nheads = 4\n", "4 heads"),
+        ("game = \"no-such-game\"\n", "no-such-game"),
+        ("[probe]\nepochs = 0\n", "epochs"),
+    ] {
+        let file = tmp.path().join("bad.toml");
+        std::fs::write(&file, text).unwrap();
+        let err = fails(
+            dimua()
+                .args(["config", "show"])
+                .arg(&file)
+                .output()
+                .unwrap(),
+        );
+        assert!(err.contains(needle), "{text:?}: {err}");
+    }
+}

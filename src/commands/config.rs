@@ -1,10 +1,10 @@
-//! `dimua config show`: print a config file resolved (defaults filled in, flags applied).
+//! `dimua config show`: check a config file and print it resolved (defaults filled in).
 
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use dimua_pipeline::RunConfig;
+use dimua_pipeline::{RunConfig, RunPlan};
 
 /// Config subcommands.
 #[derive(Debug, Subcommand)]
@@ -25,6 +25,8 @@ pub fn run(command: ConfigCommand) -> anyhow::Result<()> {
     match command {
         ConfigCommand::Show(args) => {
             let config = RunConfig::load_or_default(args.file.as_deref())?;
+            // An invalid config is an error here too, not a listing that fails later.
+            RunPlan::new(config.clone())?;
             print!("{}", config.to_toml());
             Ok(())
         }

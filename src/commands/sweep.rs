@@ -197,7 +197,7 @@ fn shell_quote(path: &Path) -> String {
 
 /// Runs `dimua sweep`.
 pub fn run(args: SweepArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.config)
+    let text = dimua_pipeline::config::read_config_text(&args.config)
         .with_context(|| format!("cannot read sweep {}", args.config.display()))?;
     let sweep: SweepConfig = toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("invalid sweep {}: {}", args.config.display(), e.message()))?;

@@ -124,6 +124,34 @@ impl Default for RunConfig {
     }
 }
 
+/// The largest config file dimua reads (1 MiB; real configs are a few hundred bytes), so a
+/// wrong path (`/dev/zero`, a dataset shard) fails at once instead of filling memory.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Reads a config file as UTF-8 text, refusing one over [`MAX_CONFIG_BYTES`].
+pub fn read_config_text(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let cannot = |e| PipelineError::context(format!("cannot read config {}", path.display()), e);
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(PipelineError::Invalid(format!(
+            "config {} is larger than {} KiB: it is not a dimua config (pass a TOML file)",
+            path.display(),
+            MAX_CONFIG_BYTES / 1024
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        PipelineError::Invalid(format!(
+            "config {} is not UTF-8 text: pass a TOML file",
+            path.display()
+        ))
+    })
+}
+
 impl RunConfig {
     /// Parses TOML, naming any unknown key and the valid ones.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
@@ -132,11 +160,9 @@ impl RunConfig {
         })
     }
 
-    /// Reads a TOML file.
+    /// Reads a TOML file (at most [`MAX_CONFIG_BYTES`]).
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            PipelineError::context(format!("cannot read config {}", path.display()), e)
-        })?;
+        let text = read_config_text(path)?;
         Self::from_toml(&text, &path.display().to_string())
     }
 
