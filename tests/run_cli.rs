@@ -770,3 +770,26 @@ fn config_show_refuses_huge_files_and_invalid_configs() {
         assert!(err.contains(needle), "{text:?}: {err}");
     }
 }
+
+/// Issue "Never lose a user's data", item 7: `dimua run --units 1000000000` aborted with exit
+/// 134 (allocation failure, backtrace). It is now refused at planning, naming the setting.
+#[test]
+fn an_architecture_too_large_for_memory_is_refused_before_allocating() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let result = dimua()
+        .args(["run", "--config"])
+        .arg(root().join("configs/tiny/pong-dim-ua.toml"))
+        .args(["--units", "1000000000", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(result.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&result.stderr);
+    assert!(err.contains("--units") && err.contains("GiB"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}

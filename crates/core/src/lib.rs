@@ -6,6 +6,7 @@
 //! - [`seed`]: the SplitMix64 mixer and every seed derivation built from it.
 //! - [`early_stop`]: patience-based early stopping for the trainer (lower val loss is
 //!   better) and the probes (higher val accuracy is better).
+//! - [`mem`]: the machine's memory, for size checks before allocating.
 //! - [`labels`]: AtariARI's summary [`Category`](labels::Category) and
 //!   [`LabelSpec`](labels::LabelSpec).
 
@@ -14,4 +15,5 @@
 pub mod early_stop;
 pub mod fs;
 pub mod labels;
+pub mod mem;
 pub mod seed;

@@ -20,6 +20,29 @@ use crate::error::{invalid, PipelineError, Result};
 /// collections are independent (the reference reuses the same env seeds).
 pub const PROBE_SEED_OFFSET: u64 = 1_000_003;
 
+/// Refuses an architecture whose training state cannot fit in this machine's memory, before
+/// anything is allocated (libtorch aborts the process on a failed allocation). Training keeps
+/// about five f32 copies of the atlas (weights, gradients, Adam's two moments, the best
+/// epoch's weights), whose coordinate layer alone is `heads x units x flat` values.
+fn check_model_fits(heads: usize, units: usize) -> Result<()> {
+    let flat = dimua_model::EncoderSpec::new(FrameShape::ATARI_GRAY, 1, 1)?
+        .geometry()?
+        .flat_dim() as u128;
+    let values = heads as u128 * units as u128 * (flat + 2);
+    let bytes = values.saturating_mul(4 * 5);
+    if let Some(total) = dimua_core::mem::total_bytes() {
+        if bytes > total as u128 {
+            invalid!(
+                "{heads} heads x {units} units need about {} GiB to train (the atlas alone has \
+                 {values} weights), more than this machine's {} GiB: lower --units or --heads",
+                bytes >> 30,
+                total >> 30
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Default collector threads: the machine's cores.
 pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -184,6 +207,7 @@ impl RunPlan {
         let units = config.units.unwrap_or(du);
         if let RunMethod::Encoder(m) = method {
             m.validate_architecture(heads, units)?;
+            check_model_fits(heads, units)?;
         }
         if config.frames == 0 || config.probe_frames == 0 {
             invalid!("frames and probe_frames must be at least 1");
