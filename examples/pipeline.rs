@@ -31,8 +31,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rom = dimua_atari::load_rom(plan.game, &Default::default())?;
 
     // Stage 1+2: the pretraining collection streamed into the trainer.
-    dimua_pipeline::prepare_run_dir(&out, true)?;
-    let report = dimua_pipeline::pretrain(&plan, Some(&rom), &out, false, &Quiet)?;
+    // The output directory is locked; with `true` (--force) an earlier run there is replaced
+    // only once this one is complete, so everything is written into `dir` first.
+    let output = dimua_pipeline::prepare_run_dir(&out, true)?;
+    let dir = output.work();
+    let report = dimua_pipeline::pretrain(&plan, Some(&rom), dir, false, &Quiet)?;
     println!(
         "pretrained {} epochs -> {}",
         report.epochs_completed,
@@ -43,7 +46,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let encoder = Encoder::load_on(&report.encoder_path, plan.device)?;
     let set = dimua_pipeline::collect_probe_set(plan.game, &rom, &plan.probe_collection, &Quiet)?;
     let outcome = dimua_pipeline::probe(&set, Some(&encoder), &plan.probe, &Quiet)?;
-    dimua_pipeline::write_probe_outputs(&out, &outcome, &plan.title())?;
+    dimua_pipeline::write_probe_outputs(dir, &outcome, &plan.title())?;
+    output.commit()?;
     println!(
         "{}: across-categories F1 {:.3} over {} labels",
         plan.title(),

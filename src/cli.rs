@@ -144,8 +144,11 @@ pub fn resolve_config(f: &RunFlags, run: &RunOnlyFlags) -> anyhow::Result<RunCon
 /// collection, the probes, `probe.json` + `report.md` + plots, and the summary line.
 pub fn run_plan(plan: &RunPlan, rom: &RomArgs, out: &Path, force: bool) -> anyhow::Result<()> {
     let rom = rom.load(plan.game)?;
-    dimua_pipeline::prepare_run_dir(out, force)?;
-    dimua_pipeline::write_atomic(&out.join("config.toml"), plan.config.to_toml().as_bytes())?;
+    // With --force on an existing run the new run is written beside it and replaces it only
+    // once complete; `dir` is where this run writes.
+    let output = dimua_pipeline::prepare_run_dir(out, force)?;
+    let dir = output.work();
+    dimua_pipeline::write_atomic(&dir.join("config.toml"), plan.config.to_toml().as_bytes())?;
     eprintln!(
         "dimua run: {} {}, {} pretraining + {} probe frames, device {:?}, out {}",
         plan.game.name,
@@ -168,17 +171,17 @@ pub fn run_plan(plan: &RunPlan, rom: &RomArgs, out: &Path, force: bool) -> anyho
         RunMethod::Encoder(m) if !m.trains() => {
             progress::stage("random encoder (no pretraining)");
             // The same seeded weights `dimua train --method random-cnn` writes, no data needed.
-            dimua_pipeline::initial_encoder(plan, plan.frame_shape(&rom)?, out)?;
+            dimua_pipeline::initial_encoder(plan, plan.frame_shape(&rom)?, dir)?;
             Some(Encoder::load_on(
-                out.join("encoder.safetensors"),
+                dir.join("encoder.safetensors"),
                 plan.device,
             )?)
         }
         RunMethod::Encoder(_) => {
             progress::stage("pretraining (collection streamed into the trainer)");
-            dimua_pipeline::pretrain(plan, Some(&rom), out, false, &display)?;
+            dimua_pipeline::pretrain(plan, Some(&rom), dir, false, &display)?;
             Some(Encoder::load_on(
-                out.join("encoder.safetensors"),
+                dir.join("encoder.safetensors"),
                 plan.device,
             )?)
         }
@@ -187,9 +190,10 @@ pub fn run_plan(plan: &RunPlan, rom: &RomArgs, out: &Path, force: bool) -> anyho
     let set = dimua_pipeline::collect_probe_set(plan.game, &rom, &plan.probe_collection, &display)?;
     let outcome = dimua_pipeline::probe(&set, encoder.as_ref(), &plan.probe, &display)?;
     let title = plan.title();
-    dimua_pipeline::write_probe_outputs(out, &outcome, &title)?;
-    progress::plot_run(out);
+    dimua_pipeline::write_probe_outputs(dir, &outcome, &title)?;
+    progress::plot_run(dir);
     drop(stages);
+    output.commit()?;
     let r = &outcome.result;
     println!(
         "{}: across-categories F1 {:.3} acc {:.3}, overall F1 {:.3} acc {:.3} over {} labels -> {}",

@@ -793,3 +793,62 @@ fn an_architecture_too_large_for_memory_is_refused_before_allocating() {
     );
     assert!(!out.exists());
 }
+
+/// Issue "Never lose a user's data", items 1 and 2: `--force` deleted the whole `--out`
+/// (a user's `thesis.tex`, a finished run) before the new work was even validated, and
+/// nothing stopped two commands writing the same `--out`.
+#[test]
+fn force_never_loses_foreign_files_or_a_finished_run_and_out_is_locked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = root().join("configs/tiny/pong-random-cnn.toml");
+    let run = |out: &Path, extra: &[&str]| {
+        dimua()
+            .args(["run", "--config"])
+            .arg(&config)
+            .arg("--out")
+            .arg(out)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // A user's directory: --force refuses it and changes nothing.
+    let mine = tmp.path().join("mine");
+    std::fs::create_dir_all(&mine).unwrap();
+    std::fs::write(mine.join("thesis.tex"), "x").unwrap();
+    let err = fails(run(&mine, &["--tau=-5", "--force"]));
+    assert!(!err.contains("panicked"), "{err}");
+    let err = fails(run(&mine, &["--force"]));
+    assert!(err.contains("thesis.tex"), "{err}");
+    let names: Vec<_> = std::fs::read_dir(&mine)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("thesis.tex")]);
+    assert_eq!(std::fs::read(mine.join("thesis.tex")).unwrap(), b"x");
+
+    // A finished run survives a --force re-run that fails midway (10 probe frames: the
+    // probe collection has no usable episode), and no partial sibling is left behind.
+    let done = tmp.path().join("done");
+    ok(run(&done, &[]));
+    let before = std::fs::read(done.join("probe.json")).unwrap();
+    let err = fails(run(&done, &["--force", "--probe-frames", "10"]));
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(std::fs::read(done.join("probe.json")).unwrap(), before);
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("dimua-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // A complete --force re-run replaces it.
+    ok(run(&done, &["--force", "--seed", "9"]));
+    assert!(done.join("probe.json").is_file());
+
+    // A directory locked by a live process (pid 1 always runs) is refused.
+    std::fs::write(done.join(".dimua.lock"), "1\ndimua run ...\n").unwrap();
+    let err = fails(run(&done, &["--force"]));
+    assert!(
+        err.contains("in use by another dimua process") && err.contains("pid 1"),
+        "{err}"
+    );
+}

@@ -70,16 +70,31 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         DataSource::Stream => Some(args.rom.load(plan.game)?),
         DataSource::Dataset(_) => None,
     };
-    if !resume {
-        dimua_pipeline::prepare_run_dir(&dir, args.force)?;
-        dimua_pipeline::write_atomic(&dir.join("config.toml"), plan.config.to_toml().as_bytes())?;
-    }
+    // A fresh run locks its directory; with --force on an existing run it trains beside it
+    // and replaces it only when training ends (a resume continues in place).
+    let _resume_lock = if resume {
+        Some(dimua_pipeline::DirLock::acquire(&dir)?)
+    } else {
+        None
+    };
+    let output = if resume {
+        None
+    } else {
+        let output = dimua_pipeline::prepare_run_dir(&dir, args.force)?;
+        let work = output.work();
+        dimua_pipeline::write_atomic(&work.join("config.toml"), plan.config.to_toml().as_bytes())?;
+        Some(output)
+    };
+    let work = output.as_ref().map_or(dir.as_path(), |o| o.work());
     dimua_pipeline::pretrain(
         &plan,
         rom.as_ref(),
-        &dir,
+        work,
         resume,
         &progress::Display::default(),
     )?;
+    if let Some(output) = output {
+        output.commit()?;
+    }
     Ok(())
 }

@@ -6,6 +6,8 @@
 //! - [`seed`]: the SplitMix64 mixer and every seed derivation built from it.
 //! - [`early_stop`]: patience-based early stopping for the trainer (lower val loss is
 //!   better) and the probes (higher val accuracy is better).
+//! - [`outdir`]: locked output directories; `--force` that replaces only dimua's results,
+//!   only once the new one is complete.
 //! - [`mem`]: the machine's memory, for size checks before allocating.
 //! - [`labels`]: AtariARI's summary [`Category`](labels::Category) and
 //!   [`LabelSpec`](labels::LabelSpec).
@@ -16,4 +18,5 @@ pub mod early_stop;
 pub mod fs;
 pub mod labels;
 pub mod mem;
+pub mod outdir;
 pub mod seed;

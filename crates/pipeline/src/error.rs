@@ -48,6 +48,9 @@ pub enum PipelineError {
     /// Label specs (names, categories).
     #[error(transparent)]
     Label(#[from] dimua_core::labels::LabelError),
+    /// Output directories (locks, --force).
+    #[error(transparent)]
+    OutputDir(#[from] dimua_core::outdir::OutputDirError),
     /// Files (atomic writes).
     #[error(transparent)]
     Fs(#[from] dimua_core::fs::FsError),

@@ -16,12 +16,14 @@
 //! let plan = RunPlan::new(RunConfig::load_or_default(None)?)?;
 //! let rom = dimua_atari::load_rom(plan.game, &Default::default())?;
 //! let dir = std::path::Path::new("runs/example");
-//! dimua_pipeline::prepare_run_dir(dir, true)?;
+//! let output = dimua_pipeline::prepare_run_dir(dir, true)?; // locked; replaced at commit
+//! let dir = output.work();
 //! dimua_pipeline::pretrain(&plan, Some(&rom), dir, false, &Quiet)?;
 //! let encoder = dimua_model::Encoder::load_on(dir.join("encoder.safetensors"), plan.device)?;
 //! let set = dimua_pipeline::collect_probe_set(plan.game, &rom, &plan.probe_collection, &Quiet)?;
 //! let outcome = dimua_pipeline::probe(&set, Some(&encoder), &plan.probe, &Quiet)?;
 //! dimua_pipeline::write_probe_outputs(dir, &outcome, &plan.title())?;
+//! output.commit()?;
 //! # Ok(())
 //! # }
 //! ```
@@ -39,7 +41,9 @@ pub mod probe;
 pub use config::{RunConfig, TrainSection, EMBEDDED_DEFAULT};
 pub use error::{PipelineError, Result};
 pub use observer::{collect_observed, Event, Observer, Quiet};
-pub use output::{prepare_run_dir, run_encoder_path, write_atomic};
+pub use output::{
+    is_run_file, prepare_run_dir, run_encoder_path, write_atomic, DirLock, OutputDir,
+};
 pub use plan::{
     default_threads, DataSource, FrameCounts, ProbeCollection, ProbePlan, RunMethod, RunPlan,
     PROBE_SEED_OFFSET,

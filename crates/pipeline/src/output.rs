@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{invalid, PipelineError, Result};
+pub use dimua_core::outdir::{DirLock, OutputDir};
+
+use crate::error::{invalid, Result};
 
 /// Writes `bytes` to `path` atomically ([`dimua_core::fs::write_atomic`]: a synced
 /// temporary file in the same directory, renamed over `path`).
@@ -10,27 +12,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(dimua_core::fs::write_atomic(path, bytes)?)
 }
 
-/// Creates `dir`, refusing a non-empty one unless `force` (which clears it).
-pub fn prepare_run_dir(dir: &Path, force: bool) -> Result<()> {
-    if dir.exists() {
-        let non_empty = std::fs::read_dir(dir)
-            .map_err(|e| PipelineError::context(format!("cannot read {}", dir.display()), e))?
-            .next()
-            .is_some();
-        if non_empty {
-            if !force {
-                invalid!(
-                    "output directory {} is not empty: choose another --out, or pass --force to replace it",
-                    dir.display()
-                );
-            }
-            std::fs::remove_dir_all(dir).map_err(|e| {
-                PipelineError::context(format!("cannot clear {}", dir.display()), e)
-            })?;
-        }
-    }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| PipelineError::context(format!("cannot create {}", dir.display()), e))
+/// Whether `name` is an entry dimua writes in a run directory (results, checkpoints,
+/// plots, its temporary and lock files).
+pub fn is_run_file(name: &str) -> bool {
+    const RUN_FILES: [&str; 10] = [
+        "config.toml",
+        "metrics.jsonl",
+        "encoder.safetensors",
+        "encoder.json",
+        "checkpoint.safetensors",
+        "checkpoint.json",
+        "checkpoint.json.tmp",
+        "probe.json",
+        "report.md",
+        "plots",
+    ];
+    RUN_FILES.contains(&name) || (name.starts_with('.') && name.ends_with(".tmp"))
+}
+
+/// Prepares and locks the run directory `dir` (see [`dimua_core::outdir`]): absent or empty,
+/// the run writes into it; non-empty, it is refused unless `force`, and with `force` the new
+/// run is written beside it and replaces it only at [`OutputDir::commit`] (and only if it
+/// holds nothing but dimua's files). Hold the returned value for the whole run.
+pub fn prepare_run_dir(dir: &Path, force: bool) -> Result<OutputDir> {
+    let resumable = dir.join("checkpoint.json").is_file();
+    Ok(OutputDir::prepare(dir, force, is_run_file, resumable)?)
 }
 
 /// `DIR/encoder.safetensors`, or an error saying how to make one.

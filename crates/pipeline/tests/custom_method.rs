@@ -134,7 +134,7 @@ fn a_method_defined_in_a_test_file_trains_and_probes_through_the_real_pipeline()
     let rom = dimua_atari::load_rom(plan.game, &Default::default()).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
-    dimua_pipeline::prepare_run_dir(&dir, false).unwrap();
+    let output = dimua_pipeline::prepare_run_dir(&dir, false).unwrap();
 
     // Pretraining: streamed real frames, sampled as windows of three.
     let report = dimua_pipeline::pretrain(&plan, Some(&rom), &dir, false, &Quiet).unwrap();
@@ -171,7 +171,7 @@ fn a_method_defined_in_a_test_file_trains_and_probes_through_the_real_pipeline()
     // Interrupted after one epoch, then resumed: same number of epochs as the full run, and
     // the named terms survive the checkpoint.
     let cut = tmp.path().join("cut");
-    dimua_pipeline::prepare_run_dir(&cut, false).unwrap();
+    let cut_output = dimua_pipeline::prepare_run_dir(&cut, false).unwrap();
     let stopped = dimua_pipeline::pretrain(
         &plan,
         Some(&rom),
@@ -182,6 +182,8 @@ fn a_method_defined_in_a_test_file_trains_and_probes_through_the_real_pipeline()
     assert!(stopped.is_err() || stopped.as_ref().unwrap().epochs_completed < 4);
     let done = dimua_pipeline::pretrain(&plan, Some(&rom), &cut, true, &Quiet).unwrap();
     assert_eq!(done.epochs_completed, 4);
+    cut_output.commit().unwrap();
+    output.commit().unwrap();
     let resumed = metrics(&cut);
     assert_eq!(resumed.len(), 4);
     assert!(resumed[3]["loss/val_step_1"].as_f64().unwrap().is_finite());
