@@ -152,7 +152,7 @@ fn bad_input_gets_clear_errors_and_no_dataset() {
     let full = tmp.path().join("full");
     std::fs::create_dir_all(&full).unwrap();
     std::fs::write(full.join("keep.txt"), b"mine").unwrap();
-    let out = collect(&full, &["--frames", "100"]);
+    let out = collect(&full, &["--frames", "1000"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
     assert_eq!(std::fs::read(full.join("keep.txt")).unwrap(), b"mine");
@@ -429,4 +429,63 @@ fn impossible_collect_requests_fail_before_collecting() {
             started.elapsed()
         );
     }
+}
+
+/// Issue "Never lose a user's data", items 1 and 2: `collect --force` emptied a complete
+/// dataset before collecting, so an interrupted or failed replacement lost it; two collects
+/// into one `--out` both reported success.
+#[test]
+fn an_interrupted_force_keeps_the_old_dataset_and_out_is_locked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = small_dataset(tmp.path());
+    let before = shard_hashes(&dir);
+    let child = dimua()
+        .args([
+            "collect",
+            "--game",
+            "pong",
+            "--frames",
+            "400000",
+            "--threads",
+            "1",
+        ])
+        .arg("--force")
+        .arg("--out")
+        .arg(&dir)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until it holds the lock and is collecting (a slow start must not race the test).
+    let started = std::time::Instant::now();
+    while !dir.join(".dimua.lock").exists() && started.elapsed().as_secs() < 30 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // While it runs, a second collect into the same --out is refused.
+    let second = collect(&dir, &["--frames", "300", "--streams", "1", "--force"]);
+    assert!(!second.status.success());
+    assert!(
+        stderr(&second).contains("in use by another dimua process"),
+        "{}",
+        stderr(&second)
+    );
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert_eq!(shard_hashes(&dir), before, "the old dataset changed");
+    Dataset::open(&dir).unwrap();
+    let stray: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("dimua-"))
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "{stray:?}; the interrupted collect ({:?}) said: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -26,6 +26,9 @@ pub enum CollectError {
     /// Collection was interrupted (Ctrl-C); nothing that looks complete was left behind.
     #[error("collection interrupted: no dataset was written")]
     Interrupted,
+    /// The output directory is locked, not empty, or holds files dimua did not write.
+    #[error(transparent)]
+    Output(#[from] dimua_core::outdir::OutputDirError),
     /// An I/O failure on a named path.
     #[error("{action} {path}: {source}")]
     Io {

@@ -193,7 +193,7 @@ pub fn collect_dataset(
     progress: &CollectProgress,
 ) -> Result<(Manifest, CollectStats), CollectError> {
     request.validate()?;
-    dataset::prepare_output_dir(&request.out, request.force)?;
+    let output = dataset::prepare_output_dir(&request.out, request.force)?;
     let store = store_for(&request.spec, rom, request.split)?;
     let stats = collect_into(&request.spec, rom, &store, progress)?;
 
@@ -232,7 +232,7 @@ pub fn collect_dataset(
         filtered: counts,
     };
     let manifest = dataset::write_dataset(
-        &request.out,
+        output.work(),
         &store,
         &episodes,
         kept,
@@ -243,5 +243,6 @@ pub fn collect_dataset(
         request.format,
         &progress.stop,
     )?;
+    output.commit()?;
     Ok((manifest, stats))
 }

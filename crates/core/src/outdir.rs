@@ -95,13 +95,23 @@ impl DirLock {
             std::process::id(),
             std::env::args().collect::<Vec<_>>().join(" ")
         );
+        // The lock appears with its content in one step (a hard link of a complete temporary
+        // file), so no reader ever sees an empty lock and takes it for a stale one.
+        let tmp = dir.join(format!("{LOCK_FILE}.{}.tmp", std::process::id()));
         for _ in 0..3 {
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(mut f) => {
-                    f.write_all(me.as_bytes())
-                        .map_err(io_err("write lock file", &path))?;
-                    return Ok(DirLock { path });
-                }
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)
+                .map_err(io_err("write lock file", &tmp))?;
+            f.write_all(me.as_bytes())
+                .map_err(io_err("write lock file", &tmp))?;
+            drop(f);
+            let linked = fs::hard_link(&tmp, &path);
+            let _ = fs::remove_file(&tmp);
+            match linked {
+                Ok(()) => return Ok(DirLock { path }),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     let text = fs::read_to_string(&path).unwrap_or_default();
                     let mut lines = text.lines();
@@ -208,6 +218,7 @@ impl OutputDir {
                 name: name.clone(),
             });
         }
+        remove_stale_siblings(dir);
         let work = sibling(dir, "partial");
         if work.exists() {
             fs::remove_dir_all(&work).map_err(io_err("remove", &work))?;
@@ -254,7 +265,41 @@ impl OutputDir {
 impl Drop for OutputDir {
     fn drop(&mut self) {
         if !self.committed && self.work != self.target {
-            let _ = fs::remove_dir_all(&self.work);
+            // Retried: a file being closed by a finishing writer can make one pass fail.
+            for _ in 0..5 {
+                if fs::remove_dir_all(&self.work).is_ok() || !self.work.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// Removes the `.NAME.dimua-partial-PID` / `.NAME.dimua-replaced-PID` siblings of `dir` left
+/// by a process that no longer runs (a `kill -9` during a `--force` run): they are dimua's own,
+/// never a result.
+fn remove_stale_siblings(dir: &Path) {
+    let Some(name) = dir.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let entry_name = entry.file_name().to_string_lossy().into_owned();
+        for kind in ["partial", "replaced"] {
+            let prefix = format!(".{name}.dimua-{kind}-");
+            let pid = entry_name
+                .strip_prefix(&prefix)
+                .and_then(|p| p.parse().ok());
+            if let Some(pid) = pid {
+                if !process_alive(pid) {
+                    tracing::warn!("removing {} left by an interrupted dimua", entry_name);
+                    let _ = fs::remove_dir_all(entry.path());
+                }
+            }
         }
     }
 }
@@ -313,6 +358,22 @@ mod tests {
             Err(OutputDirError::Foreign { .. })
         ));
         assert_eq!(fs::read_to_string(dir.join("thesis.tex")).unwrap(), "mine");
+    }
+
+    #[test]
+    fn partial_work_of_a_killed_process_is_removed_by_the_next_force() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("out");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("old.json"), "old").unwrap();
+        let stale = tmp.path().join(".out.dimua-partial-4294967295");
+        fs::create_dir_all(&stale).unwrap();
+        let mine = tmp.path().join(".out.keep");
+        fs::create_dir_all(&mine).unwrap();
+        let out = OutputDir::prepare(&dir, true, ours, false).unwrap();
+        assert!(!stale.exists());
+        assert!(mine.exists(), "not dimua's: kept");
+        out.commit().unwrap();
     }
 
     #[test]

@@ -25,7 +25,9 @@ pub use manifest::{
     SplitEntry, FORMAT, FORMAT_VERSION, MANIFEST,
 };
 pub use reader::Dataset;
-pub use writer::{prepare_output_dir, write_dataset, DatasetMeta, DEFAULT_SHARD_BYTES};
+pub use writer::{
+    is_dataset_file, prepare_output_dir, write_dataset, DatasetMeta, DEFAULT_SHARD_BYTES,
+};
 
 use codec::ShardCodec;
 

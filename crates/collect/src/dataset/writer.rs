@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use dimua_atari::Game;
 use dimua_buffer::{FrameStore, Split};
+use dimua_core::outdir::OutputDir;
 
 use super::codec::{Row, ShardFormat, ShardRows};
 use super::manifest::{
@@ -46,49 +47,25 @@ pub struct DatasetMeta {
     pub filtered: FilterCounts,
 }
 
-/// Prepares `dir` for a new dataset: creates it, or refuses a non-empty one unless `force`
-/// (then the old manifest goes first, so a half-replaced dataset never looks complete).
-pub fn prepare_output_dir(dir: &Path, force: bool) -> Result<(), CollectError> {
-    if dir.exists() {
-        if !dir.is_dir() {
-            return Err(CollectError::InvalidRequest {
-                reason: format!("--out {} exists and is not a directory", dir.display()),
-            });
-        }
-        let entries: Vec<_> = fs::read_dir(dir)
-            .map_err(|e| CollectError::io("read directory", dir, e))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| CollectError::io("read directory", dir, e))?;
-        if !entries.is_empty() {
-            if !force {
-                return Err(CollectError::OutputNotEmpty {
-                    path: dir.to_path_buf(),
-                });
-            }
-            let manifest = dir.join(MANIFEST);
-            if manifest.exists() {
-                fs::remove_file(&manifest).map_err(|e| CollectError::io("remove", &manifest, e))?;
-            }
-            for entry in entries {
-                let path = entry.path();
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                let ours = name.starts_with("shard-")
-                    || name.starts_with(".shard-")
-                    || name.ends_with(".tmp");
-                if ours && path.is_file() {
-                    fs::remove_file(&path).map_err(|e| CollectError::io("remove", &path, e))?;
-                }
-            }
-        }
-    } else {
-        fs::create_dir_all(dir).map_err(|e| CollectError::io("create directory", dir, e))?;
-    }
-    // Probe writability now rather than after minutes of collection.
-    let probe = dir.join(".dimua-write-test.tmp");
+/// Whether `name` is an entry dimua writes in a dataset directory (the manifest, shards,
+/// temporary and lock files): `--force` replaces only directories holding nothing else.
+pub fn is_dataset_file(name: &str) -> bool {
+    name == MANIFEST
+        || name.starts_with("shard-")
+        || (name.starts_with('.') && name.ends_with(".tmp"))
+}
+
+/// Prepares and locks `dir` for a new dataset ([`dimua_core::outdir`]): absent or empty, the
+/// dataset is written into it; non-empty, refused unless `force`, and with `force` (and only
+/// dimua's files there) the new dataset is written beside it and replaces it at
+/// [`OutputDir::commit`], so a failed or interrupted `--force` leaves the old one intact.
+/// Writability is checked now rather than after minutes of collection.
+pub fn prepare_output_dir(dir: &Path, force: bool) -> Result<OutputDir, CollectError> {
+    let output = OutputDir::prepare(dir, force, is_dataset_file, false)?;
+    let probe = output.work().join(".dimua-write-test.tmp");
     File::create(&probe).map_err(|e| CollectError::io("write into", dir, e))?;
     let _ = fs::remove_file(&probe);
-    Ok(())
+    Ok(output)
 }
 
 /// Writes the planned episodes of `store` as a dataset into `dir` (already prepared with
