@@ -852,3 +852,26 @@ fn force_never_loses_foreign_files_or_a_finished_run_and_out_is_locked() {
         "{err}"
     );
 }
+
+/// Issue "Never lose a user's data", item 3: flags given with `--resume` (`--epochs 8`) were
+/// silently ignored.
+#[test]
+fn flags_that_would_change_a_resumed_run_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    run_tiny("random-cnn", &run);
+    let before = std::fs::read(run.join("config.toml")).unwrap();
+    let err = fails(
+        dimua()
+            .args(["train", "--resume"])
+            .arg(&run)
+            .args(["--epochs", "8", "--seed", "3"])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        err.contains("--epochs, --seed") && err.contains("--resume"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(run.join("config.toml")).unwrap(), before);
+}

@@ -34,10 +34,45 @@ pub struct TrainArgs {
     pub rom: RomArgs,
 }
 
+/// `--resume` continues a run with the config it recorded; a flag that would change it is
+/// refused rather than silently ignored (`--threads` only sets speed and is allowed).
+fn refuse_flags_with_resume(args: &TrainArgs, dir: &std::path::Path) -> anyhow::Result<()> {
+    let f = &args.common;
+    let given: Vec<&str> = [
+        ("--config", f.config.is_some()),
+        ("--game", f.game.is_some()),
+        ("--method", f.method.is_some()),
+        ("--heads", f.heads.is_some()),
+        ("--units", f.units.is_some()),
+        ("--frames", f.frames.is_some()),
+        ("--epochs", f.epochs.is_some()),
+        ("--seed", f.seed.is_some()),
+        ("--device", f.device.is_some()),
+        ("--reproducible", f.reproducible),
+        ("--last-weights", args.last_weights),
+        ("--out", args.out.is_some()),
+        ("--force", args.force),
+    ]
+    .into_iter()
+    .filter_map(|(flag, set)| set.then_some(flag))
+    .collect();
+    if !given.is_empty() {
+        bail!(
+            "--resume continues {} with the config it recorded (its config.toml), so {} would \
+             not be applied: drop {}, or start a new run with --out",
+            dir.display(),
+            given.join(", "),
+            if given.len() == 1 { "it" } else { "them" }
+        );
+    }
+    Ok(())
+}
+
 /// Runs `dimua train`.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let (plan, dir, resume) = match &args.resume {
         Some(dir) => {
+            refuse_flags_with_resume(&args, dir)?;
             // The run's own resolved config says how its data were made (a dataset, or a
             // collection deterministic from the seed), so the same frames are read again and
             // the trainer continues from its checkpoint.
