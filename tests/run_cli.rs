@@ -875,3 +875,31 @@ fn flags_that_would_change_a_resumed_run_are_refused() {
     );
     assert_eq!(std::fs::read(run.join("config.toml")).unwrap(), before);
 }
+
+/// Issue "Never lose a user's data", item 8: `report` aborted as a whole on one broken or
+/// probe-only directory instead of reporting the good runs and naming the bad one.
+#[test]
+fn report_lists_broken_directories_and_reports_the_good_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    run_tiny("majority", &runs.join("good"));
+    let broken = runs.join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("probe.json"), "{ not json").unwrap();
+    std::fs::write(broken.join("config.toml"), "game = \"pong\"\n").unwrap();
+    let probe_only = runs.join("probe-only");
+    std::fs::create_dir_all(&probe_only).unwrap();
+    std::fs::copy(runs.join("good/probe.json"), probe_only.join("probe.json")).unwrap();
+    let out = ok(dimua().arg("report").arg(&runs).output().unwrap());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains("1 runs") && stdout.contains("pong"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("skipped") && stderr.contains("broken"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("probe-only"), "{stderr}");
+}

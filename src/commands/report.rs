@@ -48,7 +48,9 @@ fn find(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Loads every finished run under `dirs`.
+/// Loads every finished run under `dirs`. A directory whose `probe.json` or `config.toml`
+/// cannot be read (a broken, foreign or probe-only directory) is skipped with a line on
+/// stderr naming it and the reason; it is an error only when no run is left.
 pub fn load_runs(dirs: &[PathBuf]) -> anyhow::Result<Vec<FoundRun>> {
     let mut found = Vec::new();
     for d in dirs {
@@ -57,12 +59,10 @@ pub fn load_runs(dirs: &[PathBuf]) -> anyhow::Result<Vec<FoundRun>> {
         }
         find(d, 3, &mut found);
     }
-    if found.is_empty() {
-        bail!("no finished run (a directory with probe.json) under the given directories");
-    }
-    found
-        .into_iter()
-        .map(|dir| {
+    let mut runs = Vec::new();
+    let mut skipped = 0;
+    for dir in found {
+        let run = (|| -> anyhow::Result<FoundRun> {
             let config = RunConfig::load(&dir.join("config.toml"))?;
             let text = std::fs::read_to_string(dir.join("probe.json"))
                 .with_context(|| format!("reading {}", dir.join("probe.json").display()))?;
@@ -70,17 +70,36 @@ pub fn load_runs(dirs: &[PathBuf]) -> anyhow::Result<Vec<FoundRun>> {
                 format!("{} is not a probe result", dir.join("probe.json").display())
             })?;
             Ok(FoundRun { config, result })
-        })
-        .collect()
+        })();
+        match run {
+            Ok(run) => runs.push(run),
+            Err(e) => {
+                skipped += 1;
+                eprintln!("skipped {}: {e:#}", dir.display());
+            }
+        }
+    }
+    if runs.is_empty() {
+        bail!(
+            "no finished run (a directory with config.toml and probe.json) under the given \
+             directories{}",
+            if skipped > 0 {
+                " (see the skipped directories above)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(runs)
 }
 
 /// Heads and units of a run's config, with the method defaults filled in.
 pub fn layout(config: &RunConfig) -> Option<(usize, usize)> {
-    let (dh, du) = match config.method.as_str() {
-        "majority" => return None,
-        "st-dim" | "random-cnn" => (1, 256),
-        _ => (4, 512),
-    };
+    let method = dimua_pipeline::RunMethod::parse(&config.method).ok()?;
+    if method == dimua_pipeline::RunMethod::Majority {
+        return None;
+    }
+    let (dh, du) = method.default_architecture();
     Some((config.heads.unwrap_or(dh), config.units.unwrap_or(du)))
 }
 
