@@ -903,3 +903,72 @@ fn report_lists_broken_directories_and_reports_the_good_runs() {
     );
     assert!(stderr.contains("probe-only"), "{stderr}");
 }
+
+/// Issue "Never lose a user's data", item 3: after a real `kill -9`, `dimua train --resume`
+/// failed with "0 usable frame pairs" (it sampled before the streamed collection had produced
+/// anything), and when it did resume its weights differed from an uninterrupted
+/// `--reproducible` run.
+#[test]
+fn a_killed_reproducible_run_resumes_to_the_same_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("cfg.toml");
+    std::fs::write(
+        &config,
+        "game = \"pong\"\nmethod = \"dim-ua\"\nheads = 2\nunits = 32\nseed = 3\ndevice = \"cpu\"\n\
+         frames = 1500\n\n[train]\nepochs = 5\nsteps_per_epoch = 12\nwait_for_collection = true\n",
+    )
+    .unwrap();
+    let train = |out: &Path| {
+        let mut c = dimua();
+        c.args(["train", "--threads", "2", "--config"])
+            .arg(&config)
+            .arg("--out")
+            .arg(out);
+        c
+    };
+    let whole = tmp.path().join("whole");
+    ok(train(&whole).output().unwrap());
+
+    let cut = tmp.path().join("cut");
+    let mut child = train(&cut)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it (SIGKILL: no cleanup at all) once its first epoch is checkpointed.
+    let started = std::time::Instant::now();
+    loop {
+        let meta = std::fs::read_to_string(cut.join("checkpoint.json")).unwrap_or_default();
+        if meta.contains("\"next_epoch\":1") || meta.contains("\"next_epoch\": 1") {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 300, "no checkpoint");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    let meta = std::fs::read_to_string(cut.join("checkpoint.json")).unwrap();
+    assert!(
+        !meta.contains("\"status\":\"finished\""),
+        "killed too late: {meta}"
+    );
+
+    ok(dimua()
+        .args(["train", "--threads", "2", "--resume"])
+        .arg(&cut)
+        .output()
+        .unwrap());
+    for file in ["encoder.safetensors", "checkpoint.safetensors"] {
+        let a = std::fs::read(whole.join(file)).unwrap();
+        let b = std::fs::read(cut.join(file)).unwrap();
+        assert!(a == b, "{file} differs after kill -9 + --resume");
+    }
+    let lines = |d: &Path| {
+        std::fs::read_to_string(d.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert_eq!(lines(&whole), lines(&cut));
+}
