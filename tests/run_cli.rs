@@ -953,6 +953,18 @@ fn a_killed_reproducible_run_resumes_to_the_same_bytes() {
         !meta.contains("\"status\":\"finished\""),
         "killed too late: {meta}"
     );
+    // Item 4: the cut run's encoder says so, and export warns.
+    let sidecar = std::fs::read_to_string(cut.join("encoder.json")).unwrap();
+    assert!(sidecar.contains("\"training\": \"running\""), "{sidecar}");
+    let export = ok(dimua()
+        .args(["export", "--run"])
+        .arg(&cut)
+        .arg("--out")
+        .arg(tmp.path().join("cut.safetensors"))
+        .output()
+        .unwrap());
+    let warning = String::from_utf8_lossy(&export.stderr);
+    assert!(warning.contains("did not finish"), "{warning}");
 
     ok(dimua()
         .args(["train", "--threads", "2", "--resume"])
@@ -971,4 +983,6 @@ fn a_killed_reproducible_run_resumes_to_the_same_bytes() {
             .count()
     };
     assert_eq!(lines(&whole), lines(&cut));
+    let sidecar = std::fs::read_to_string(cut.join("encoder.json")).unwrap();
+    assert!(!sidecar.contains("\"running\""), "{sidecar}");
 }

@@ -64,9 +64,21 @@ pub struct EncoderMeta {
     pub input: String,
     /// What `encode` returns, in words.
     pub output: String,
+    /// Where pretraining stood when these weights were written: `finished`,
+    /// `early-stopped`, or `running` (written after each epoch: a file still saying
+    /// `running` after the process ended comes from an interrupted run). Absent for encoders
+    /// that were never trained (`random-cnn`) and in files written before this field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<String>,
 }
 
 impl EncoderMeta {
+    /// Whether the weights come from a pretraining run that did not finish (`training` is
+    /// `running`): probe and export warn about such encoders.
+    pub fn training_unfinished(&self) -> bool {
+        self.training.as_deref() == Some("running")
+    }
+
     /// The sidecar for `spec` trained by `method` on `game`.
     pub fn new(
         spec: &EncoderSpec,
@@ -92,6 +104,7 @@ impl EncoderMeta {
             input: "u8 frames [B, H, W, C] (or [H, W, C]), raw 0..255; scaled by 1/255 inside"
                 .into(),
             output: "f32 [B, units]: coordinates of the argmax-membership head (Eq. 2)".into(),
+            training: None,
         })
     }
 

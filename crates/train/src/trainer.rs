@@ -733,6 +733,7 @@ impl Trainer {
             };
             self.save_checkpoint(&plan, status)?;
             self.append_metrics(&metrics)?;
+            self.encoder_meta.training = Some(status.to_string());
             self.export_current()?;
             tracing::info!(
                 epoch,
