@@ -24,6 +24,26 @@ fn collect(out: &Path, extra: &[&str]) -> Output {
     run(&args)
 }
 
+/// Starts a collection long enough (100k frames, one thread: minutes) to be interrupted.
+fn spawn_long_collect(dir: &Path, extra: &[&str]) -> std::process::Child {
+    dimua()
+        .args([
+            "collect",
+            "--game",
+            "pong",
+            "--frames",
+            "100000",
+            "--threads",
+            "1",
+        ])
+        .args(extra)
+        .arg("--out")
+        .arg(dir)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn shard_hashes(dir: &Path) -> Vec<(String, String)> {
     let m = Dataset::read_manifest(dir).expect("manifest");
     m.shards.into_iter().map(|s| (s.file, s.sha256)).collect()
@@ -253,21 +273,7 @@ fn force_replaces_an_existing_dataset() {
 fn ctrl_c_during_collect_leaves_no_dataset() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("interrupted");
-    let child = dimua()
-        .args([
-            "collect",
-            "--game",
-            "pong",
-            "--frames",
-            "400000",
-            "--threads",
-            "1",
-            "--out",
-        ])
-        .arg(&dir)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_long_collect(&dir, &[]);
     std::thread::sleep(std::time::Duration::from_millis(1500));
     // SAFETY: sending SIGINT to our own child process.
     unsafe {
@@ -439,22 +445,7 @@ fn an_interrupted_force_keeps_the_old_dataset_and_out_is_locked() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = small_dataset(tmp.path());
     let before = shard_hashes(&dir);
-    let child = dimua()
-        .args([
-            "collect",
-            "--game",
-            "pong",
-            "--frames",
-            "400000",
-            "--threads",
-            "1",
-        ])
-        .arg("--force")
-        .arg("--out")
-        .arg(&dir)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_long_collect(&dir, &["--force"]);
     // Wait until it holds the lock and is collecting (a slow start must not race the test).
     let started = std::time::Instant::now();
     while !dir.join(".dimua.lock").exists() && started.elapsed().as_secs() < 30 {

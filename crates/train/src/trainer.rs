@@ -291,6 +291,24 @@ fn losses_to_host(stacked: &Tensor) -> Result<Vec<f64>, TrainError> {
     Vec::<f64>::try_from(&host).ctx("reading the loss")
 }
 
+/// One sampled batch on the device, owning its tensors.
+struct DrawnBatch {
+    frames: Tensor,
+    labels: Option<Tensor>,
+    samples: usize,
+}
+
+impl DrawnBatch {
+    /// The batch as the objective receives it.
+    fn batch(&self) -> Batch<'_> {
+        Batch {
+            frames: &self.frames,
+            samples: self.samples,
+            labels: self.labels.as_ref(),
+        }
+    }
+}
+
 /// Samples one batch of `kind` (`b` samples) from `split` and puts it on the device:
 /// the frames, and the labels for [`BatchKind::LabelledFrames`].
 fn draw_batch(
@@ -300,7 +318,7 @@ fn draw_batch(
     b: usize,
     rng: &mut ChaCha8Rng,
     min_len: usize,
-) -> Result<(Tensor, Option<Tensor>), TrainError> {
+) -> Result<DrawnBatch, TrainError> {
     let name = if split == Split::Val { "val" } else { "train" };
     let slots = source
         .sample(split, kind, b, rng)
@@ -317,7 +335,11 @@ fn draw_batch(
         BatchKind::LabelledFrames => Some(source.labels(&slots)?),
         _ => None,
     };
-    Ok((frames, labels))
+    Ok(DrawnBatch {
+        frames,
+        labels,
+        samples: b,
+    })
 }
 
 /// A training run: call [`Trainer::run`].
@@ -644,7 +666,7 @@ impl Trainer {
                 if !self.source.store().is_closed() || s == 0 {
                     self.source.refresh()?;
                 }
-                let (frames, labels) = draw_batch(
+                let drawn = draw_batch(
                     &mut self.source,
                     Split::Train,
                     kind,
@@ -652,11 +674,7 @@ impl Trainer {
                     &mut self.sampler,
                     self.config.min_episode_len,
                 )?;
-                let batch = Batch {
-                    frames: &frames,
-                    samples: b,
-                    labels: labels.as_ref(),
-                };
+                let batch = drawn.batch();
                 let step_seed = mix(self.config.seed, STREAM_STEP_TRAIN, self.global_step);
                 let tau = tau_at(
                     self.config.tau,
@@ -812,7 +830,7 @@ impl Trainer {
         let mut counts = Tensor::f_zeros([heads], (Kind::Double, self.device)).ctx(ctx)?;
         let mut frames_seen = 0usize;
         for s in 0..steps {
-            let (frames, labels) = draw_batch(
+            let drawn = draw_batch(
                 &mut self.source,
                 Split::Val,
                 kind,
@@ -820,11 +838,7 @@ impl Trainer {
                 &mut rng,
                 self.config.min_episode_len,
             )?;
-            let batch = Batch {
-                frames: &frames,
-                samples: b,
-                labels: labels.as_ref(),
-            };
+            let batch = drawn.batch();
             let step_seed = mix(
                 self.config.seed,
                 STREAM_STEP_VAL,
