@@ -939,7 +939,12 @@ fn a_killed_reproducible_run_resumes_to_the_same_bytes() {
     let started = std::time::Instant::now();
     loop {
         let meta = std::fs::read_to_string(cut.join("checkpoint.json")).unwrap_or_default();
-        if meta.contains("\"next_epoch\":1") || meta.contains("\"next_epoch\": 1") {
+        let next_epoch = serde_json::from_str::<serde_json::Value>(&meta)
+            .ok()
+            .and_then(|m| m["next_epoch"].as_u64())
+            .unwrap_or(0);
+        // encoder.json is written right after the checkpoint: wait for both.
+        if next_epoch >= 1 && cut.join("encoder.json").exists() {
             break;
         }
         assert!(started.elapsed().as_secs() < 300, "no checkpoint");
