@@ -208,6 +208,18 @@ pub fn run_plan(plan: &RunPlan, rom: &RomArgs, out: &Path, force: bool) -> anyho
     Ok(())
 }
 
+/// Warns when `encoder` comes from a pretraining run that did not finish (its `encoder.json`
+/// says `"training": "running"`): `dimua probe` and `dimua export` still proceed.
+pub fn warn_if_unfinished(encoder: &dimua_model::Encoder, path: &Path) {
+    if encoder.meta().training_unfinished() {
+        eprintln!(
+            "warning: {} comes from a pretraining run that did not finish (interrupted, or still \
+             running): finish it first with `dimua train --resume DIR`",
+            path.display()
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

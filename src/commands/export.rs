@@ -45,15 +45,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     // written.
     let encoder =
         Encoder::load(&args.run).with_context(|| format!("loading {}", weights.display()))?;
-    if encoder.meta().training_unfinished() {
-        eprintln!(
-            "warning: {} comes from a pretraining run that did not finish (interrupted, or still \
-             running); the export records `\"training\": \"running\"`: finish it first with \
-             `dimua train --resume {}`",
-            weights.display(),
-            args.run.display()
-        );
-    }
+    crate::cli::warn_if_unfinished(&encoder, &weights);
     let mut meta = serde_json::to_value(encoder.meta())?;
     let probe = std::fs::read_to_string(args.run.join("probe.json"))
         .ok()

@@ -8,7 +8,7 @@ use clap::Args;
 use dimua_model::Encoder;
 use dimua_pipeline::{ProbeCollection, ProbePlan, ProbeSet, RunConfig};
 
-use crate::cli::RomArgs;
+use crate::cli::{self, RomArgs};
 use crate::progress;
 
 /// Flags of `dimua probe`.
@@ -100,7 +100,7 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
     )?;
     let encoder = Encoder::load_on(&encoder_path, device)
         .with_context(|| format!("loading encoder {}", encoder_path.display()))?;
-    warn_if_unfinished(&encoder, &encoder_path);
+    cli::warn_if_unfinished(&encoder, &encoder_path);
     let game_name = args
         .game
         .clone()
@@ -168,16 +168,4 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
         out.join("probe.json").display()
     );
     Ok(())
-}
-
-/// A warning when the encoder comes from a pretraining run that did not finish.
-fn warn_if_unfinished(encoder: &Encoder, path: &std::path::Path) {
-    if encoder.meta().training_unfinished() {
-        eprintln!(
-            "warning: {} comes from a pretraining run that did not finish (interrupted, or still \
-             running): these scores are not those of a trained encoder; finish it with `dimua \
-             train --resume DIR`",
-            path.display()
-        );
-    }
 }

@@ -250,14 +250,16 @@ impl OutputDir {
             return Ok(());
         }
         let old = sibling(&self.target, "replaced");
-        // The old lock file goes with the old directory; the new one is unlocked from here.
-        let lock = self.lock.take();
         fs::rename(&self.target, &old).map_err(io_err("move aside", &self.target))?;
-        std::mem::forget(lock);
+        // The lock file moved with the old directory: release it there, never in the new one.
+        if let Some(lock) = &mut self.lock {
+            lock.path = old.join(LOCK_FILE);
+        }
         if let Err(e) = fs::rename(&self.work, &self.target) {
             let _ = fs::rename(&old, &self.target);
             return Err(io_err("move into place", &self.work)(e));
         }
+        drop(self.lock.take());
         fs::remove_dir_all(&old).map_err(io_err("remove the replaced result", &old))
     }
 }

@@ -23,25 +23,23 @@ pub const BETA2: f64 = 0.999;
 ///
 /// The update is memory-bound, and right after a GEMM libtorch's OpenMP workers still
 /// spin, so an extra thread pays off only on large tensors. Measured on the 2-core build
-/// machine with the ignored test `thread_timing` (f32, median of 15 steps; "after GEMM":
-/// a 512x512 matmul right before each step), in milliseconds, the range over three runs on the shared, busy machine (load average 4-5):
+/// machine (AMD EPYC Zen 5, load average 1.0) with
+/// `cargo run --release -p dimua-optim --example adam_threads` (f32, median of 15 steps;
+/// "after GEMM": a 512x512 matmul right before each step), ms, two runs:
 ///
 /// | elements | 1 thread | 2 threads | 1 thread after GEMM | 2 threads after GEMM |
 /// |---|---|---|---|---|
-/// | 64K | 0.05 | 0.10-4.0 | 0.06-0.08 | 0.12-0.15 |
-/// | 256K | 0.21 | 0.27-3.4 | 0.21-0.24 | 0.31-4.2 |
-/// | 1M | 0.83-0.89 | 0.92-3.5 | 0.94-1.2 | 3.6-4.7 |
-/// | 4M | 4.3-9.1 | 3.8-8.6 | 6.7-9.9 | 6.8-8.1 |
-/// | 16M | 22.0-23.0 | 22.4-24.0 | 26.5-31.2 | 26.2-28.3 |
+/// | 64K | 0.055 | 0.15-0.16 | 0.06 | 0.15-0.32 |
+/// | 256K | 0.21 | 0.24-0.33 | 0.21-0.24 | 0.32-0.37 |
+/// | 1M | 0.87 | 0.64-0.97 | 0.89-0.90 | 0.98-1.12 |
+/// | 4M | 3.5-5.0 | 1.8-2.2 | 3.8-4.4 | 2.9-4.6 |
+/// | 16M | 22.7-25.5 | 13.2-13.6 | 23.1-25.1 | 16.3-20.5 |
 ///
-/// A second thread never pays below 4M elements (and often costs milliseconds: thread
-/// start plus contention with libtorch's spinning workers); from 4M on it is at best a
-/// tie, the update being bound by memory bandwidth. Hence one thread per 4M elements.
-///
-/// The two rules this replaces: the trainer's (all threads from 64K elements) and the
-/// probes' (one thread per 4M elements, measured then as 1.5 ms on one thread vs 1.75 ms
-/// on two for 2M floats on 2 cores).
-pub const MIN_ELEMS_PER_THREAD: usize = 4 << 20;
+/// A second thread loses below 1M elements, is a tie at 1M and wins from 4M on (up to 1.9x
+/// alone, less right after a GEMM). Hence one thread per 2M elements (4M: two threads).
+/// An earlier measurement on the same machine under load (load average 4-5) saw no gain
+/// even at 4M; the split never changes the result (each element's update is independent).
+pub const MIN_ELEMS_PER_THREAD: usize = 2 << 20;
 
 /// The learning rate of a step: one for every element, or one per row group.
 #[derive(Debug)]
@@ -101,7 +99,7 @@ pub struct Adam {
     m: Vec<Tensor>,
     v: Vec<Tensor>,
     max_threads: usize,
-    /// [`MIN_ELEMS_PER_THREAD`], lowered by tests to exercise the threaded path.
+    /// [`MIN_ELEMS_PER_THREAD`] unless [`Adam::set_threading`] changed it.
     min_elems_per_thread: usize,
 }
 
@@ -121,6 +119,15 @@ impl Adam {
             max_threads: tch::get_num_threads().max(1) as usize,
             min_elems_per_thread: MIN_ELEMS_PER_THREAD,
         })
+    }
+
+    /// Overrides the fused CPU step's threading rule: at most `max_threads` threads, one per
+    /// `min_elems_per_thread` elements (defaults: libtorch's intra-op count and
+    /// [`MIN_ELEMS_PER_THREAD`]). For measuring the rule (`examples/adam_threads.rs`) and for
+    /// tests of the threaded path; results do not depend on it.
+    pub fn set_threading(&mut self, max_threads: usize, min_elems_per_thread: usize) {
+        self.max_threads = max_threads.max(1);
+        self.min_elems_per_thread = min_elems_per_thread.max(1);
     }
 
     /// Sets the learning rate(s) of the following steps.
@@ -474,7 +481,7 @@ mod tests {
         let g = Tensor::randn([300_000], (Kind::Float, Device::Cpu));
         let pa = p0.copy();
         let mut a = Adam::new(&[pa.shallow_clone()], 1e-2, 1e-5).unwrap();
-        (a.max_threads, a.min_elems_per_thread) = (3, 1 << 16);
+        a.set_threading(3, 1 << 16);
         a.step(&[pa.shallow_clone()], &[g.shallow_clone()]).unwrap();
         let expected = &p0 - (&g / (g.abs() + 1e-5)) * 1e-2;
         assert!(pa.allclose(&expected, 1e-5, 1e-6, false));
@@ -552,7 +559,7 @@ mod tests {
                 let shape = [n as i64 / 7, 7];
                 let p = data(n, 1).view(shape);
                 let mut a = Adam::new(&[p.shallow_clone()], 3e-4, 1e-5).unwrap();
-                (a.max_threads, a.min_elems_per_thread) = (threads, 1 << 16);
+                a.set_threading(threads, 1 << 16);
                 for step in 0..6 {
                     let g = data(n, 100 + step).view(shape);
                     a.step(&[p.shallow_clone()], &[g]).unwrap();
@@ -587,7 +594,7 @@ mod tests {
             let run = |threads: usize, non_contiguous: bool| {
                 let (w, b) = (w0.copy(), b0.copy());
                 let mut a = Adam::new(&[w.shallow_clone(), b.shallow_clone()], 0.0, 1e-5).unwrap();
-                (a.max_threads, a.min_elems_per_thread) = (threads, 1);
+                a.set_threading(threads, 1);
                 a.set_lr(LearningRate::PerGroup(
                     GroupLrs::new(lrs.clone(), 4, kind, Device::Cpu).unwrap(),
                 ));
@@ -652,40 +659,5 @@ mod tests {
         ));
         let e = a.step(&[w.shallow_clone()], &[w.ones_like()]).unwrap_err();
         assert!(matches!(e, OptimError::Layout { numel: 5, .. }), "{e}");
-    }
-
-    /// The measurement behind [`MIN_ELEMS_PER_THREAD`] (not a check): f32 fused steps of
-    /// several sizes on one thread and on all, alone and right after a GEMM. Run with
-    /// `cargo test --release -p dimua-optim -- --ignored --nocapture thread_timing`.
-    #[test]
-    #[ignore]
-    fn thread_timing() {
-        let all = tch::get_num_threads().max(1) as usize;
-        let a_mat = Tensor::randn([512, 512], (Kind::Float, Device::Cpu));
-        println!("elements | threads | alone ms | after GEMM ms   ({all} intra-op threads)");
-        for n in [1usize << 16, 1 << 18, 1 << 20, 1 << 22, 1 << 24] {
-            for threads in [1, all] {
-                let p = Tensor::randn([n as i64], (Kind::Float, Device::Cpu));
-                let g = Tensor::randn([n as i64], (Kind::Float, Device::Cpu));
-                let mut a = Adam::new(&[p.shallow_clone()], 1e-3, 1e-5).unwrap();
-                (a.max_threads, a.min_elems_per_thread) = (threads, 1);
-                let mut time = |gemm: bool| {
-                    let mut ts: Vec<f64> = (0..15)
-                        .map(|_| {
-                            if gemm {
-                                let _ = a_mat.mm(&a_mat);
-                            }
-                            let t0 = std::time::Instant::now();
-                            a.step(&[p.shallow_clone()], &[g.shallow_clone()]).unwrap();
-                            t0.elapsed().as_secs_f64() * 1e3
-                        })
-                        .collect();
-                    ts.sort_by(f64::total_cmp);
-                    ts[ts.len() / 2]
-                };
-                let (alone, after) = (time(false), time(true));
-                println!("{n:>8} | {threads} | {alone:.3} | {after:.3}");
-            }
-        }
     }
 }

@@ -5,5 +5,5 @@
 pub mod adam;
 pub mod error;
 
-pub use adam::{Adam, GroupLrs, LearningRate, BETA1, BETA2};
+pub use adam::{Adam, GroupLrs, LearningRate, BETA1, BETA2, MIN_ELEMS_PER_THREAD};
 pub use error::OptimError;

@@ -71,12 +71,10 @@ impl RunMethod {
     /// (heads, units per head) when the config gives none: the paper's ST-DIM 1x256 for the
     /// one-head methods (random CNN and majority included), DIM-UA's 4x512 for the atlas ones.
     pub fn default_architecture(self) -> (usize, usize) {
-        let method = match self {
-            RunMethod::Encoder(m) => m,
-            RunMethod::Majority => Method::StDim,
-        };
-        let defaults = TrainConfig::for_method(method);
-        (defaults.heads, defaults.units)
+        match self {
+            RunMethod::Encoder(m) => m.default_architecture(),
+            RunMethod::Majority => Method::StDim.default_architecture(),
+        }
     }
 }
 
