@@ -44,6 +44,12 @@ fn main() -> ExitCode {
                     msg.push_str(&format!(": {cause}"));
                 }
             }
+            if disk_full(&err) {
+                msg.push_str(
+                    "\nthe disk is full: free some space (or write to another disk) and run the \
+                     command again; files dimua was writing were removed, finished ones are intact",
+                );
+            }
             eprintln!("{msg}");
             if progress::interrupted() {
                 ExitCode::from(130)
@@ -52,4 +58,13 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Whether an error chain ends in "no space left on device" (ENOSPC, or EDQUOT: a full quota).
+fn disk_full(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT)))
+    })
 }

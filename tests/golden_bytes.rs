@@ -6,9 +6,11 @@
 //! One deliberate change: the probes now share the trainer's Adam (PyTorch's update,
 //! `m.lerp_(g, 1 - b1)`), where they used `b1 m + (1 - b1) g`. That moves
 //! `training.<label>.last_train_loss` in `probe.json` in its 6th-7th significant digit and
-//! nothing else (every score, epoch count and learning rate is the same). So `probe.json` is
-//! pinned twice: its scores (the file without `last_train_loss`) against the 7f2bcd4 value,
-//! and its full bytes against the value recorded after the switch.
+//! nothing else (every score, epoch count and learning rate is the same). A second one:
+//! `probe.json` gained a `scored` record (the encoder file it scored, that file's sha256, and
+//! the probe data), checked here against the run's own `encoder.safetensors`. So `probe.json`
+//! is pinned twice: its scores (the file without `last_train_loss` and `scored`) against the
+//! 7f2bcd4 value, and its full bytes against the value recorded after both changes.
 //!
 //! libtorch and MKL pick kernels by CPU and split reductions by thread count, so the
 //! commands run with both pinned (one thread, baseline ISA, MKL's compatible code path):
@@ -37,7 +39,7 @@ const DIM_UA: [(&str, &str); 3] = [
     ),
     (
         "probe.json",
-        "1d1961037356663d31e58315bb1b1de981c28250b6c928e35d556079c6355eaf",
+        "22ff4779e0743b7e483160cc725f0f3476112cfc5be96e4584798cde880e7ac5",
     ),
     (
         "probe.json scores",
@@ -53,7 +55,7 @@ const ST_DIM: [(&str, &str); 3] = [
     ),
     (
         "probe.json",
-        "09bb4530ebf7446017dc225f167ff439b4959f7bde780e79b20d2745c591aab5",
+        "a8807e05fcae83c2614b6b759722e752dee15da3ce5915cf1fed19f41e6bfb9b",
     ),
     (
         "probe.json scores",
@@ -129,7 +131,16 @@ fn tiny_run_hashes(config: &str) -> BTreeMap<&'static str, String> {
         .collect();
     let text = std::fs::read(out.join("probe.json")).unwrap();
     let mut probe: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    let scored = probe["scored"].clone();
+    assert_eq!(scored["encoder"]["path"], "encoder.safetensors", "{scored}");
+    assert_eq!(
+        scored["encoder"]["sha256"].as_str(),
+        Some(hashes["encoder.safetensors"].as_str()),
+        "{scored}"
+    );
+    assert_eq!(scored["data"]["kind"], "collection", "{scored}");
     drop_key(&mut probe, "last_train_loss");
+    drop_key(&mut probe, "scored");
     let scores = serde_json::to_vec(&probe).unwrap();
     hashes.insert("probe.json scores", hex(&Sha256::digest(scores)));
     hashes

@@ -31,7 +31,7 @@ fn pong_store() -> Arc<FrameStore> {
         streams: 10,
         color: false,
     };
-    let store = store_for(&spec, &rom, SplitRule::PRETRAIN).unwrap();
+    let store = store_for(&spec, &rom, SplitRule::PRETRAIN, &|| true).unwrap();
     collect_into(&spec, &rom, &store, &CollectProgress::default()).unwrap();
     store
 }

@@ -49,6 +49,21 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     let mut meta = serde_json::to_value(encoder.meta())?;
     let probe = std::fs::read_to_string(args.run.join("probe.json"))
         .ok()
+        .filter(|text| match dimua_pipeline::read_scored(text) {
+            // Only scores of this very encoder travel with it.
+            Ok(Some(scored)) => match scored.check_encoder_in(&args.run) {
+                Ok(()) => true,
+                Err(why) => {
+                    eprintln!("warning: probe scores left out of the export: {why}");
+                    false
+                }
+            },
+            Ok(None) => true,
+            Err(why) => {
+                eprintln!("warning: probe scores left out of the export: probe.json: {why}");
+                false
+            }
+        })
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .map(|p| {
             serde_json::json!({

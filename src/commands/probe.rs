@@ -120,6 +120,37 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
             );
         }
     }
+    // Scores go beside the encoder they belong to: a directory holding another encoder
+    // (another run) must not receive them, or `report` would credit that run.
+    let own = out.join("encoder.safetensors");
+    let weights = encoder.file().map_or(encoder_path.as_path(), |f| f.path.as_path());
+    if own.is_file() && !dimua_pipeline::same_file(&own, weights) {
+        bail!(
+            "{} holds its own encoder ({}), so the scores of {} written there would be \
+             credited to it: pass another --out",
+            out.display(),
+            own.display(),
+            weights.display()
+        );
+    }
+    // Nor may they replace the results of another encoder.
+    if let Ok(text) = std::fs::read_to_string(out.join("probe.json")) {
+        if let Ok(Some(dimua_pipeline::Scored {
+            encoder: Some(previous),
+            ..
+        })) = dimua_pipeline::read_scored(&text)
+        {
+            let named = out.join(&previous.path); // an absolute path replaces `out`
+            if !dimua_pipeline::same_file(&named, weights) {
+                bail!(
+                    "{} holds the probe results of another encoder ({}): pass another --out, \
+                     or remove that probe.json yourself",
+                    out.display(),
+                    previous.path
+                );
+            }
+        }
+    }
     let display = progress::Display::default();
     let stages = progress::Stages::new("dimua probe", 3);
     let set = match &args.dataset {
@@ -143,6 +174,7 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
         }
     };
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let _lock = dimua_pipeline::DirLock::acquire(&out)?;
     let outcome = dimua_pipeline::probe(&set, Some(&encoder), &plan, &display)?;
     let title = format!(
         "{} / {} ({} features), seed {seed}",

@@ -69,6 +69,26 @@ pub fn load_runs(dirs: &[PathBuf]) -> anyhow::Result<Vec<FoundRun>> {
             let result: ProbeResult = serde_json::from_str(&text).with_context(|| {
                 format!("{} is not a probe result", dir.join("probe.json").display())
             })?;
+            // A probe.json that scored another encoder than the run's (or a changed one)
+            // would credit the wrong run.
+            if let Some(scored) = dimua_pipeline::read_scored(&text).map_err(anyhow::Error::msg)? {
+                scored.check_encoder_in(&dir).map_err(anyhow::Error::msg)?;
+                if let Some(enc) = &scored.encoder {
+                    let method = config
+                        .method
+                        .parse::<dimua_model::Method>()
+                        .map_or_else(|_| config.method.clone(), |m| m.name().to_string());
+                    if enc.method != method {
+                        bail!(
+                            "probe.json scored a {} encoder but config.toml says {}: re-probe \
+                             the run with `dimua probe --run {}`",
+                            enc.method,
+                            config.method,
+                            dir.display()
+                        );
+                    }
+                }
+            }
             Ok(FoundRun { config, result })
         })();
         match run {

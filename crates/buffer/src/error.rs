@@ -6,6 +6,9 @@
 /// A full store is an ordinary outcome of collection ([`BufferError::Full`]), never a panic.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BufferError {
+    /// Allocation was stopped by the caller (Ctrl-C) before the store was ready.
+    #[error("interrupted while allocating the frame store")]
+    Interrupted,
     /// Every frame slot is claimed; the frame was not stored and nothing was changed.
     #[error("frame store is full: all {capacity_frames} frame slots are used")]
     Full {

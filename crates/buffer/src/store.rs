@@ -68,7 +68,12 @@ struct SlotRegion {
 }
 
 impl SlotRegion {
-    fn new(slots: usize, stride: usize, what: &'static str) -> Result<Self, BufferError> {
+    fn new(
+        slots: usize,
+        stride: usize,
+        what: &'static str,
+        keep_going: &dyn Fn() -> bool,
+    ) -> Result<Self, BufferError> {
         let bytes = slots.checked_mul(stride).ok_or(BufferError::AllocFailed {
             what,
             bytes: usize::MAX,
@@ -89,7 +94,15 @@ impl SlotRegion {
         // Commit every page now, at construction, rather than as a page fault (and the
         // kernel's zeroing) inside a collector's `push`: the collectors' hot path then only
         // copies. One write per 4 KiB page; the bytes stay zero.
-        for offset in (0..bytes).step_by(4096) {
+        // Gigabytes take seconds: ask `keep_going` every 64 MiB, so Ctrl-C is prompt.
+        const PAGE: usize = 4096;
+        const CHECK_EVERY: usize = 64 << 20;
+        for offset in (0..bytes).step_by(PAGE) {
+            if offset % CHECK_EVERY == 0 && offset > 0 && !keep_going() {
+                // SAFETY: allocated just above with this layout and not yet owned by a box.
+                unsafe { std::alloc::dealloc(ptr, layout) };
+                return Err(BufferError::Interrupted);
+            }
             // SAFETY: `offset < bytes`, inside the allocation just made.
             unsafe { ptr.add(offset).write_volatile(0) };
         }
@@ -197,10 +210,19 @@ impl FrameStore {
     /// Errors: [`BufferError::InvalidSpec`] (zero sizes, overflow, bad split rule),
     /// [`BufferError::AllocFailed`].
     pub fn new(spec: StoreSpec) -> Result<Arc<Self>, BufferError> {
+        Self::new_interruptible(spec, &|| true)
+    }
+
+    /// [`FrameStore::new`] that asks `keep_going` now and then while it commits the memory
+    /// (seconds for gigabytes) and returns [`BufferError::Interrupted`] when it says no.
+    pub fn new_interruptible(
+        spec: StoreSpec,
+        keep_going: &dyn Fn() -> bool,
+    ) -> Result<Arc<Self>, BufferError> {
         spec.validate()?;
         let cap = spec.capacity_frames;
-        let frames = SlotRegion::new(cap, spec.frame_bytes, "frame")?;
-        let labels = SlotRegion::new(cap, spec.label_bytes, "labels")?;
+        let frames = SlotRegion::new(cap, spec.frame_bytes, "frame", keep_going)?;
+        let labels = SlotRegion::new(cap, spec.label_bytes, "labels", keep_going)?;
         let published = (0..cap).map(|_| AtomicBool::new(false)).collect();
         let episode_table = (0..cap).map(|_| OnceLock::new()).collect();
         Ok(Arc::new(FrameStore {
@@ -519,7 +541,7 @@ mod tests {
 
     #[test]
     fn zero_sized_label_region_reads_empty_slices() {
-        let region = SlotRegion::new(4, 0, "labels").unwrap();
+        let region = SlotRegion::new(4, 0, "labels", &|| true).unwrap();
         // SAFETY: nothing is ever written to a zero-stride region.
         assert!(unsafe { region.read(0, 4) }.is_empty());
         assert!(unsafe { region.read(4, 4) }.is_empty());

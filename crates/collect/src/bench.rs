@@ -124,6 +124,7 @@ pub fn bench_collect(
                 val: 2,
                 test: 0,
             },
+            &|| true,
         )?;
         let progress = CollectProgress::default();
         let stats = collect_into(spec, rom, &store, &progress)?;

@@ -108,20 +108,26 @@ impl DatasetRequest {
 }
 
 /// Creates an empty frame store sized for `spec` (capacity = requested frames; frame size from
-/// the game's screen).
+/// the game's screen). Committing gigabytes takes seconds: `keep_going` is asked every 64 MiB
+/// and a `false` makes it [`CollectError::Interrupted`].
 pub fn store_for(
     spec: &CollectSpec,
     rom: &Rom,
     split: SplitRule,
+    keep_going: &dyn Fn() -> bool,
 ) -> Result<Arc<FrameStore>, CollectError> {
     let label_bytes = dimua_atari::labels(spec.game).map_or(0, |l| l.len());
-    Ok(FrameStore::new(StoreSpec {
+    let store_spec = StoreSpec {
         capacity_frames: spec.frames,
         frame_bytes: spec.frame_shape(rom)?.iter().product(),
         label_bytes,
         split,
         seed: spec.seed,
-    })?)
+    };
+    match FrameStore::new_interruptible(store_spec, keep_going) {
+        Err(dimua_buffer::BufferError::Interrupted) => Err(CollectError::Interrupted),
+        other => Ok(other?),
+    }
 }
 
 /// Episodes and label columns that survive the AtariARI filters.
@@ -194,7 +200,9 @@ pub fn collect_dataset(
 ) -> Result<(Manifest, CollectStats), CollectError> {
     request.validate()?;
     let output = dataset::prepare_output_dir(&request.out, request.force)?;
-    let store = store_for(&request.spec, rom, request.split)?;
+    let store = store_for(&request.spec, rom, request.split, &|| {
+        !progress.stop.load(std::sync::atomic::Ordering::Relaxed)
+    })?;
     let stats = collect_into(&request.spec, rom, &store, progress)?;
 
     let Assembled {

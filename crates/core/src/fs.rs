@@ -27,6 +27,22 @@ impl FsError {
     }
 }
 
+/// The sha256 of a file's bytes, as lowercase hex (how dimua names the exact file a result
+/// came from: dataset shards, the encoder a probe scored).
+pub fn sha256_file(path: &Path) -> Result<String, FsError> {
+    use sha2::{Digest, Sha256};
+    let mut file = File::open(path).map_err(FsError::at(path))?;
+    let mut hasher = Sha256::new();
+    io::copy(&mut file, &mut hasher).map_err(FsError::at(path))?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Whether two paths name the same existing file or directory (after resolving links and
+/// `..`); `false` when either does not exist.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
+}
+
 /// Replaces `path` with `bytes` atomically: see [`replace_with`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
     replace_with(path, |tmp| write_synced(tmp, bytes))

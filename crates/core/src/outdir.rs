@@ -99,15 +99,17 @@ impl DirLock {
         // file), so no reader ever sees an empty lock and takes it for a stale one.
         let tmp = dir.join(format!("{LOCK_FILE}.{}.tmp", std::process::id()));
         for _ in 0..3 {
-            let mut f = OpenOptions::new()
+            let written = OpenOptions::new()
                 .write(true)
                 .create(true)
                 .truncate(true)
                 .open(&tmp)
-                .map_err(io_err("write lock file", &tmp))?;
-            f.write_all(me.as_bytes())
-                .map_err(io_err("write lock file", &tmp))?;
-            drop(f);
+                .and_then(|mut f| f.write_all(me.as_bytes()));
+            if let Err(e) = written {
+                // A full disk can fail the write after the create: leave nothing behind.
+                let _ = fs::remove_file(&tmp);
+                return Err(io_err("write lock file", &tmp)(e));
+            }
             let linked = fs::hard_link(&tmp, &path);
             let _ = fs::remove_file(&tmp);
             match linked {
@@ -166,6 +168,8 @@ pub struct OutputDir {
     work: PathBuf,
     lock: Option<DirLock>,
     committed: bool,
+    /// Whether `prepare` created the target (removed again if the work leaves it empty).
+    created: bool,
 }
 
 impl OutputDir {
@@ -183,8 +187,13 @@ impl OutputDir {
                 dir: dir.to_path_buf(),
             });
         }
+        let created = !dir.exists();
         fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
-        let lock = DirLock::acquire(dir)?;
+        let lock = DirLock::acquire(dir).inspect_err(|_| {
+            if created {
+                let _ = fs::remove_dir(dir);
+            }
+        })?;
         let mut names = Vec::new();
         for entry in fs::read_dir(dir).map_err(io_err("read directory", dir))? {
             let entry = entry.map_err(io_err("read directory", dir))?;
@@ -200,6 +209,7 @@ impl OutputDir {
                 work: dir.to_path_buf(),
                 lock: Some(lock),
                 committed: false,
+                created,
             });
         }
         if !force {
@@ -229,6 +239,7 @@ impl OutputDir {
             work,
             lock: Some(lock),
             committed: false,
+            created,
         })
     }
 
@@ -266,6 +277,12 @@ impl OutputDir {
 
 impl Drop for OutputDir {
     fn drop(&mut self) {
+        if !self.committed && self.work == self.target && self.created {
+            // A failure before anything was written (a full disk, a bad request found late)
+            // leaves no empty directory behind; a partial run (resumable) is kept.
+            drop(self.lock.take());
+            let _ = fs::remove_dir(&self.target);
+        }
         if !self.committed && self.work != self.target {
             // Retried: a file being closed by a finishing writer can make one pass fail.
             for _ in 0..5 {

@@ -152,7 +152,31 @@ pub fn write_safetensors_atomic(
         .map(|(k, t)| Ok((k.clone(), t.f_to_device(Device::Cpu)?.f_contiguous()?)))
         .collect::<Result<Vec<_>, tch::TchError>>()
         .ctx(ctx)?;
-    replace_with(path, |tmp| Tensor::write_safetensors(&cpu, tmp).ctx(ctx))
+    replace_with(path, |tmp| {
+        Tensor::write_safetensors(&cpu, tmp).map_err(|e| match os_error_in(&e) {
+            // tch reports a failed write as Rust debug text: turn it back into the OS error
+            // (a full disk reads "No space left on device").
+            Some(source) => ModelError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+            None => ModelError::Torch {
+                context: ctx,
+                source: e,
+            },
+        })
+    })
+}
+
+/// The OS error inside a tch safetensors error (`IoError(Os { code: 28, .. })`), if any.
+fn os_error_in(e: &tch::TchError) -> Option<std::io::Error> {
+    let text = e.to_string();
+    let start = text.find("Os { code: ")? + "Os { code: ".len();
+    let digits: String = text[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok().map(std::io::Error::from_raw_os_error)
 }
 
 /// Exports the encoder part (`encoder.*`, `atlas.*`) of `vs` (an [`Encoder`]'s or a training
@@ -265,6 +289,17 @@ pub struct Encoder {
     vs: VarStore,
     net: EncoderNet,
     meta: EncoderMeta,
+    file: Option<EncoderFile>,
+}
+
+/// The weights file an [`Encoder`] was loaded from, so results can name exactly what they
+/// scored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncoderFile {
+    /// The weights file (`*.safetensors`) as it was opened.
+    pub path: PathBuf,
+    /// sha256 of its bytes (lowercase hex).
+    pub sha256: String,
 }
 
 impl Encoder {
@@ -302,7 +337,12 @@ impl Encoder {
         let net = EncoderNet::with_init(&vs.root(), &spec, init)?;
         vs.freeze();
         let meta = EncoderMeta::new(&spec, method, game)?;
-        Ok(Encoder { vs, net, meta })
+        Ok(Encoder {
+            vs,
+            net,
+            meta,
+            file: None,
+        })
     }
 
     /// Loads an encoder onto the CPU; `path` is a run directory, a `*.safetensors` file or
@@ -359,7 +399,21 @@ impl Encoder {
         let net = EncoderNet::with_init(&vs.root(), &spec, WeightInit::Zeros)?;
         load_vars_exact(&vs, tensors, &weights)?;
         vs.freeze();
-        Ok(Encoder { vs, net, meta })
+        let sha256 = dimua_core::fs::sha256_file(&weights)?;
+        Ok(Encoder {
+            vs,
+            net,
+            meta,
+            file: Some(EncoderFile {
+                path: weights,
+                sha256,
+            }),
+        })
+    }
+
+    /// The weights file this encoder was loaded from (`None` when built in memory).
+    pub fn file(&self) -> Option<&EncoderFile> {
+        self.file.as_ref()
     }
 
     /// Saves to `path` (a directory or a `*.safetensors` file; see [`encoder_paths`]).

@@ -22,7 +22,8 @@ pub mod net;
 pub mod spec;
 
 pub use encoder::{
-    export_encoder, export_encoder_tensors, Encoder, EncoderMeta, ENCODER_FORMAT_VERSION,
+    export_encoder, export_encoder_tensors, Encoder, EncoderFile, EncoderMeta,
+    ENCODER_FORMAT_VERSION,
 };
 pub use error::ModelError;
 pub use init::WeightInit;

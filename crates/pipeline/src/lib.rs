@@ -42,7 +42,7 @@ pub use config::{RunConfig, TrainSection, EMBEDDED_DEFAULT};
 pub use error::{PipelineError, Result};
 pub use observer::{collect_observed, Event, Observer, Quiet};
 pub use output::{
-    is_run_file, prepare_run_dir, run_encoder_path, write_atomic, DirLock, OutputDir,
+    is_run_file, prepare_run_dir, run_encoder_path, same_file, write_atomic, DirLock, OutputDir,
 };
 pub use plan::{
     default_threads, DataSource, FrameCounts, ProbeCollection, ProbePlan, RunMethod, RunPlan,
@@ -50,5 +50,6 @@ pub use plan::{
 };
 pub use pretrain::{finish_collection, initial_encoder, pretrain, stream_collection, train_on};
 pub use probe::{
-    collect_probe_set, probe, write_probe_outputs, ProbeInputs, ProbeOutcome, ProbeSet,
+    collect_probe_set, probe, read_scored, write_probe_outputs, ProbeDataSource, ProbeInputs,
+    ProbeOutcome, ProbeSet, Scored, ScoredEncoder, SCORED_KEY,
 };

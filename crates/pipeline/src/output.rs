@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub use dimua_core::fs::same_file;
 pub use dimua_core::outdir::{DirLock, OutputDir};
 
 use crate::error::{invalid, Result};

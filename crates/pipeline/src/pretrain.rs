@@ -16,12 +16,16 @@ use crate::observer::{Event, Observer};
 use crate::plan::{DataSource, RunPlan};
 
 /// Starts the collection `spec` into a fresh store (split 8/2/0) on background threads; the
-/// store fills while the caller trains on it.
+/// store fills while the caller trains on it. Allocating the store stops early when
+/// `observer` is interrupted.
 pub fn stream_collection(
     spec: CollectSpec,
     rom: Rom,
+    observer: &dyn Observer,
 ) -> Result<(Arc<FrameStore>, CollectionHandle)> {
-    let store = dimua_collect::store_for(&spec, &rom, SplitRule::PRETRAIN)?;
+    let store = dimua_collect::store_for(&spec, &rom, SplitRule::PRETRAIN, &|| {
+        !observer.interrupted()
+    })?;
     let collection = dimua_collect::spawn_collection(spec, rom, Arc::clone(&store))?;
     Ok((store, collection))
 }
@@ -127,7 +131,7 @@ pub fn pretrain(
                 invalid!("streamed pretraining of {} needs its ROM", plan.game.name);
             };
             let shape = plan.frame_shape(rom)?;
-            let (store, collection) = stream_collection(plan.collect_spec(), rom.clone())?;
+            let (store, collection) = stream_collection(plan.collect_spec(), rom.clone(), observer)?;
             let result = train_on(
                 &config,
                 store,

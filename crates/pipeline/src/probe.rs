@@ -2,7 +2,7 @@
 //! filters, encoder features computed once per frame (feature extraction), all probes trained
 //! together, and `probe.json` + `report.md` written atomically.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use dimua_atari::{Game, Rom};
@@ -10,6 +10,7 @@ use dimua_buffer::{FrameStore, Split, SplitRule};
 use dimua_collect::{Assembled, CollectProgress, CollectSpec};
 use dimua_model::Encoder;
 use dimua_probe::{LabelSpec, ProbeData, ProbeResult, Sampling};
+use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use crate::error::{invalid, PipelineError, Result};
@@ -45,7 +46,111 @@ pub struct ProbeSet {
     pub store: Arc<FrameStore>,
     /// Filtered episodes and label columns.
     pub assembled: Assembled,
+    /// Where the frames came from (recorded in `probe.json`).
+    pub source: ProbeDataSource,
 }
+
+/// Where a probe set's frames came from, as `probe.json` records it (`"scored"."data"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ProbeDataSource {
+    /// A separately seeded random-policy collection.
+    Collection {
+        /// Canonical game name.
+        game: String,
+        /// Frames collected.
+        frames: usize,
+        /// Collection seed.
+        seed: u64,
+        /// Environment streams.
+        streams: u32,
+        /// RGB frames.
+        color: bool,
+    },
+    /// A dataset written by `dimua collect`.
+    Dataset {
+        /// Canonical game name.
+        game: String,
+        /// The dataset directory (absolute).
+        path: String,
+        /// sha256 of its `manifest.json` (which pins every shard's sha256).
+        manifest_sha256: String,
+    },
+}
+
+/// What a `probe.json` scored: the encoder file (absent for the majority baseline) and the
+/// probe data. `dimua report` and `dimua export` check it against the directory it sits in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scored {
+    /// The encoder's weights file.
+    pub encoder: Option<ScoredEncoder>,
+    /// The probe frames.
+    pub data: ProbeDataSource,
+}
+
+/// The encoder a probe result scored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoredEncoder {
+    /// The weights file: its bare name when it sits beside `probe.json` (so a run directory
+    /// can be moved), else its absolute path.
+    pub path: String,
+    /// sha256 of the weights file.
+    pub sha256: String,
+    /// The method that trained it.
+    pub method: String,
+}
+
+/// Key of [`Scored`] in `probe.json`.
+pub const SCORED_KEY: &str = "scored";
+
+/// Reads the [`Scored`] record of a `probe.json` text: `Ok(None)` for files written before
+/// dimua recorded it.
+pub fn read_scored(probe_json: &str) -> std::result::Result<Option<Scored>, String> {
+    let value: serde_json::Value = serde_json::from_str(probe_json).map_err(|e| e.to_string())?;
+    match value.get(SCORED_KEY) {
+        None => Ok(None),
+        Some(v) => serde_json::from_value(v.clone())
+            .map(Some)
+            .map_err(|e| format!("its \"{SCORED_KEY}\" record is invalid: {e}")),
+    }
+}
+
+impl Scored {
+    /// Checks that this record's encoder is the one in `dir` (a run directory holding
+    /// `probe.json`): the file it names must exist with the same sha256, and a directory with
+    /// its own `encoder.safetensors` must not hold the scores of another encoder. `Err` says
+    /// what does not match.
+    pub fn check_encoder_in(&self, dir: &Path) -> std::result::Result<(), String> {
+        let Some(enc) = &self.encoder else {
+            return Ok(());
+        };
+        let own = dir.join("encoder.safetensors");
+        let named = if Path::new(&enc.path).is_absolute() {
+            PathBuf::from(&enc.path)
+        } else {
+            dir.join(&enc.path)
+        };
+        if own.is_file() && !dimua_core::fs::same_file(&own, &named) {
+            return Err(format!(
+                "probe.json scored the encoder {} ({} method), not this directory's \
+                 encoder.safetensors: re-probe it with `dimua probe --run {}`",
+                enc.path,
+                enc.method,
+                dir.display()
+            ));
+        }
+        match dimua_core::fs::sha256_file(&named) {
+            Ok(sha) if sha == enc.sha256 => Ok(()),
+            Ok(_) => Err(format!(
+                "{} changed after probe.json scored it (sha256 differs): re-probe it with \
+                 `dimua probe`",
+                named.display()
+            )),
+            Err(e) => Err(format!("the encoder probe.json scored is unreadable: {e}")),
+        }
+    }
+}
+
 
 /// Collects and filters the probe dataset of `game` (split 7/1/2 by episode).
 pub fn collect_probe_set(
@@ -80,7 +185,8 @@ pub fn collect_probe_set(
         color,
     };
     spec.validate()?;
-    let store = dimua_collect::store_for(&spec, rom, SplitRule::PROBE)?;
+    let store =
+        dimua_collect::store_for(&spec, rom, SplitRule::PROBE, &|| !observer.interrupted())?;
     collect_with_progress(&spec, rom, &store, "probe data", observer)?;
     let assembled = dimua_collect::assemble(
         &store,
@@ -106,7 +212,17 @@ pub fn collect_probe_set(
             game.name
         );
     }
-    Ok(ProbeSet { store, assembled })
+    Ok(ProbeSet {
+        store,
+        assembled,
+        source: ProbeDataSource::Collection {
+            game: game.name.to_string(),
+            frames,
+            seed,
+            streams,
+            color,
+        },
+    })
 }
 
 impl ProbeSet {
@@ -147,7 +263,18 @@ impl ProbeSet {
             }
         }
         let columns = (0..manifest.labels.len()).collect();
+        let manifest_path = dir.join(dimua_collect::dataset::MANIFEST);
+        let source = ProbeDataSource::Dataset {
+            game: game.name.to_string(),
+            path: dir
+                .canonicalize()
+                .unwrap_or_else(|_| dir.to_path_buf())
+                .display()
+                .to_string(),
+            manifest_sha256: dimua_core::fs::sha256_file(&manifest_path)?,
+        };
         Ok(ProbeSet {
+            source,
             store,
             assembled: Assembled {
                 episodes,
@@ -241,6 +368,8 @@ pub struct ProbeOutcome {
     pub result: ProbeResult,
     /// Labels probed.
     pub labels: Vec<String>,
+    /// What was scored: the encoder file (when it was loaded from one) and the data.
+    pub scored: Scored,
 }
 
 /// The probe inputs of one probe set on one device: encoder features computed once per
@@ -371,8 +500,19 @@ pub fn probe(
             run?.result
         }
     };
+    let scored = Scored {
+        encoder: encoder.and_then(|e| {
+            e.file().map(|f| ScoredEncoder {
+                path: f.path.display().to_string(),
+                sha256: f.sha256.clone(),
+                method: e.meta().method.to_string(),
+            })
+        }),
+        data: set.source.clone(),
+    };
     Ok(ProbeOutcome {
         result,
+        scored,
         labels: set
             .assembled
             .labels
@@ -397,9 +537,28 @@ fn shape_mismatch(encoder: &Encoder, set: &ProbeSet) -> Option<String> {
     })
 }
 
-/// Writes `probe.json` and `report.md` into `dir` (temporary names, then renamed).
+/// Writes `probe.json` (the scores and what was scored) and `report.md` into `dir`
+/// (temporary names, then renamed). An encoder file inside `dir` is recorded by its bare
+/// name, one elsewhere by its absolute path.
 pub fn write_probe_outputs(dir: &Path, outcome: &ProbeOutcome, title: &str) -> Result<()> {
-    let json = serde_json::to_string_pretty(&outcome.result)?;
+    let mut scored = outcome.scored.clone();
+    if let Some(enc) = &mut scored.encoder {
+        let file = PathBuf::from(&enc.path);
+        let beside = file.parent().is_some_and(|p| dimua_core::fs::same_file(p, dir));
+        enc.path = match (beside, file.file_name()) {
+            (true, Some(name)) => name.to_string_lossy().into_owned(),
+            _ => file
+                .canonicalize()
+                .unwrap_or(file)
+                .display()
+                .to_string(),
+        };
+    }
+    let mut value = serde_json::to_value(&outcome.result)?;
+    if let serde_json::Value::Object(map) = &mut value {
+        map.insert(SCORED_KEY.into(), serde_json::to_value(&scored)?);
+    }
+    let json = serde_json::to_string_pretty(&value)?;
     write_atomic(&dir.join("probe.json"), json.as_bytes())?;
     let md = dimua_probe::result_markdown(&outcome.result, title);
     write_atomic(&dir.join("report.md"), md.as_bytes())?;

@@ -96,8 +96,15 @@ pub fn write_checkpoint(
     // Write the metadata's temp file first, so a crash between the tensors' rename and
     // the metadata's leaves a matching `checkpoint.json.tmp` next to the new tensors.
     let tmp = tmp_path(&mpath);
-    write_synced(&tmp, &json)?;
-    write_safetensors_atomic(&tpath, &tensors)?;
+    if let Err(e) = write_synced(&tmp, &json) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e.into());
+    }
+    if let Err(e) = write_safetensors_atomic(&tpath, &tensors) {
+        // The old tensors are still in place: the new metadata must not survive them.
+        let _ = fs::remove_file(&tmp);
+        return Err(e.into());
+    }
     rename_synced(&tmp, &mpath)?;
     Ok(())
 }
