@@ -991,3 +991,107 @@ fn a_killed_reproducible_run_resumes_to_the_same_bytes() {
     let sidecar = std::fs::read_to_string(cut.join("encoder.json")).unwrap();
     assert!(!sidecar.contains("\"running\""), "{sidecar}");
 }
+
+fn sha256_hex(path: &Path) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(std::fs::read(path).unwrap());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Issue "Never lose a user's data", item 4: `dimua probe --encoder other.safetensors --game
+/// pong --out RUN` overwrote RUN's `probe.json`, which did not say which encoder it scored, so
+/// `report` and `export` credited RUN's own encoder with another encoder's scores.
+#[test]
+fn probe_results_name_the_encoder_they_scored_and_are_never_credited_to_another_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = root().join("configs/tiny/pong-random-cnn.toml");
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for (dir, seed) in [(&a, "1"), (&b, "9")] {
+        ok(dimua()
+            .args(["run", "--probe-epochs", "1", "--seed", seed, "--config"])
+            .arg(&config)
+            .arg("--out")
+            .arg(dir)
+            .output()
+            .unwrap());
+    }
+    // probe.json names the encoder file beside it, its sha256, and the probe data.
+    let scored = json(&a.join("probe.json"))["scored"].clone();
+    assert_eq!(scored["encoder"]["path"], "encoder.safetensors", "{scored}");
+    assert_eq!(
+        scored["encoder"]["sha256"].as_str().unwrap(),
+        sha256_hex(&a.join("encoder.safetensors"))
+    );
+    assert_eq!(scored["encoder"]["method"], "random-cnn");
+    assert_eq!(scored["data"]["kind"], "collection");
+    assert_eq!(scored["data"]["frames"], 1500);
+
+    // Another encoder's scores are refused in a run directory, before any work.
+    let before = std::fs::read(a.join("probe.json")).unwrap();
+    let err = fails(
+        dimua()
+            .args(["probe", "--game", "pong", "--encoder"])
+            .arg(b.join("encoder.safetensors"))
+            .arg("--out")
+            .arg(&a)
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("holds its own encoder"), "{err}");
+    assert_eq!(std::fs::read(a.join("probe.json")).unwrap(), before);
+
+    // Probing a run into another directory records the absolute encoder path; a different
+    // encoder then cannot replace those results.
+    let elsewhere = tmp.path().join("elsewhere");
+    ok(dimua()
+        .args(["probe", "--epochs", "1", "--probe-frames", "1500", "--run"])
+        .arg(&a)
+        .arg("--out")
+        .arg(&elsewhere)
+        .output()
+        .unwrap());
+    let scored = json(&elsewhere.join("probe.json"))["scored"].clone();
+    let recorded = PathBuf::from(scored["encoder"]["path"].as_str().unwrap());
+    assert!(recorded.is_absolute(), "{scored}");
+    assert_eq!(
+        recorded,
+        a.join("encoder.safetensors").canonicalize().unwrap()
+    );
+    let err = fails(
+        dimua()
+            .args(["probe", "--game", "pong", "--encoder"])
+            .arg(b.join("encoder.safetensors"))
+            .arg("--out")
+            .arg(&elsewhere)
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("another encoder"), "{err}");
+
+    // An encoder replaced after probing: report skips the run and says why; export leaves
+    // the stale scores out.
+    std::fs::copy(b.join("encoder.safetensors"), a.join("encoder.safetensors")).unwrap();
+    let out = ok(dimua().arg("report").arg(tmp.path()).output().unwrap());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("skipped {}", a.display())) && stderr.contains("changed after"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("skipped {}", elsewhere.display())),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("1 runs"), "only b is left: {stdout}\n{stderr}");
+    let export = ok(dimua()
+        .args(["export", "--run"])
+        .arg(&a)
+        .arg("--out")
+        .arg(tmp.path().join("a.safetensors"))
+        .output()
+        .unwrap());
+    let warning = String::from_utf8_lossy(&export.stderr);
+    assert!(warning.contains("left out"), "{warning}");
+    let sidecar = json(&tmp.path().join("a.json"));
+    assert!(sidecar["export"]["probe"].is_null(), "{sidecar}");
+}
