@@ -86,17 +86,23 @@ impl Outcome {
             stderr.contains("No space left on device") && stderr.contains("the disk is full"),
             "{name}: {stderr}"
         );
-        for debug in ["Os {", "IoError(", "StorageFull", "panicked", "RUST_BACKTRACE"] {
-            assert!(!stderr.contains(debug), "{name}: debug text {debug:?}: {stderr}");
+        for debug in [
+            "Os {",
+            "IoError(",
+            "StorageFull",
+            "panicked",
+            "RUST_BACKTRACE",
+        ] {
+            assert!(
+                !stderr.contains(debug),
+                "{name}: debug text {debug:?}: {stderr}"
+            );
         }
         assert!(
             !left.contains(".tmp") && !left.contains("dimua-partial"),
             "{name}: temporary files left:\n{left}"
         );
-        assert!(
-            !left.contains(".dimua.lock"),
-            "{name}: lock left:\n{left}"
-        );
+        assert!(!left.contains(".dimua.lock"), "{name}: lock left:\n{left}");
     }
 }
 
@@ -119,7 +125,11 @@ fn a_full_disk_fails_every_command_cleanly_and_keeps_finished_results() {
         .arg(&source)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let dim_ua = root().join("configs/tiny/pong-dim-ua.toml");
     // Copy the run onto the tmpfs, then fill every remaining byte.
     let copy_and_fill = format!(
@@ -194,7 +204,10 @@ fn a_full_disk_fails_every_command_cleanly_and_keeps_finished_results() {
             .collect()
     };
     let before = listing(export);
-    assert!(before.iter().any(|l| l.starts_with("probe.json ")), "{before:?}");
+    assert!(
+        before.iter().any(|l| l.starts_with("probe.json ")),
+        "{before:?}"
+    );
     assert_eq!(listing(probe), before, "probe changed the run");
     assert_eq!(listing(report), before, "report changed the run");
     assert!(report.left.contains("./rep/\n"), "{}", report.left);

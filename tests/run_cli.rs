@@ -1082,7 +1082,10 @@ fn probe_results_name_the_encoder_they_scored_and_are_never_credited_to_another_
         "{stderr}"
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("1 runs"), "only b is left: {stdout}\n{stderr}");
+    assert!(
+        stdout.contains("1 runs"),
+        "only b is left: {stdout}\n{stderr}"
+    );
     let export = ok(dimua()
         .args(["export", "--run"])
         .arg(&a)
@@ -1094,4 +1097,99 @@ fn probe_results_name_the_encoder_they_scored_and_are_never_credited_to_another_
     assert!(warning.contains("left out"), "{warning}");
     let sidecar = json(&tmp.path().join("a.json"));
     assert!(sidecar["export"]["probe"].is_null(), "{sidecar}");
+}
+
+/// Issue "Never lose a user's data", item 3: a run trained from `--dataset DIR` resumed on
+/// freshly collected data instead of that dataset (its config did not record its data
+/// source). Killed for real (SIGKILL) after its first checkpoint, it now resumes on the
+/// recorded dataset to the bytes of an uninterrupted run, and refuses to resume when the
+/// dataset is gone.
+#[test]
+fn a_killed_dataset_run_resumes_on_its_own_dataset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = tmp.path().join("ds");
+    ok(dimua()
+        .args([
+            "collect", "--game", "pong", "--frames", "1500", "--split", "8/2/0",
+        ])
+        .arg("--out")
+        .arg(&ds)
+        .output()
+        .unwrap());
+    let config = tmp.path().join("cfg.toml");
+    std::fs::write(
+        &config,
+        "game = \"pong\"\nmethod = \"st-dim\"\nheads = 1\nunits = 32\nseed = 4\ndevice = \"cpu\"\n\
+         \n[train]\nepochs = 6\nsteps_per_epoch = 12\n",
+    )
+    .unwrap();
+    let train = |out: &Path| {
+        let mut c = dimua();
+        c.args(["train", "--threads", "2", "--config"])
+            .arg(&config)
+            .arg("--dataset")
+            .arg(&ds)
+            .arg("--out")
+            .arg(out);
+        c
+    };
+    let whole = tmp.path().join("whole");
+    ok(train(&whole).output().unwrap());
+    let recorded = std::fs::read_to_string(whole.join("config.toml")).unwrap();
+    let ds_abs = ds.canonicalize().unwrap();
+    assert!(
+        recorded.contains(&ds_abs.display().to_string()),
+        "config.toml does not record the dataset:\n{recorded}"
+    );
+
+    let cut = tmp.path().join("cut");
+    let mut child = train(&cut)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let meta = std::fs::read_to_string(cut.join("checkpoint.json")).unwrap_or_default();
+        let next_epoch = serde_json::from_str::<serde_json::Value>(&meta)
+            .ok()
+            .and_then(|m| m["next_epoch"].as_u64())
+            .unwrap_or(0);
+        if next_epoch >= 1 && cut.join("encoder.json").exists() {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 300, "no checkpoint");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    assert!(!child.wait().unwrap().success());
+    let meta = std::fs::read_to_string(cut.join("checkpoint.json")).unwrap();
+    assert!(!meta.contains("\"finished\""), "killed too late: {meta}");
+
+    // Without its dataset the run cannot continue, and says which dataset it needs.
+    let moved = tmp.path().join("moved");
+    std::fs::rename(&ds, &moved).unwrap();
+    let err = fails(
+        dimua()
+            .args(["train", "--threads", "2", "--resume"])
+            .arg(&cut)
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains(&ds_abs.display().to_string()), "{err}");
+    std::fs::rename(&moved, &ds).unwrap();
+
+    ok(dimua()
+        .args(["train", "--threads", "2", "--resume"])
+        .arg(&cut)
+        .output()
+        .unwrap());
+    for file in ["encoder.safetensors", "checkpoint.safetensors"] {
+        let a = std::fs::read(whole.join(file)).unwrap();
+        let b = std::fs::read(cut.join(file)).unwrap();
+        assert!(
+            a == b,
+            "{file} differs after kill -9 + --resume on the dataset"
+        );
+    }
 }

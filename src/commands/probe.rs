@@ -123,7 +123,9 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
     // Scores go beside the encoder they belong to: a directory holding another encoder
     // (another run) must not receive them, or `report` would credit that run.
     let own = out.join("encoder.safetensors");
-    let weights = encoder.file().map_or(encoder_path.as_path(), |f| f.path.as_path());
+    let weights = encoder
+        .file()
+        .map_or(encoder_path.as_path(), |f| f.path.as_path());
     if own.is_file() && !dimua_pipeline::same_file(&own, weights) {
         bail!(
             "{} holds its own encoder ({}), so the scores of {} written there would be \

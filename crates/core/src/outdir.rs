@@ -187,6 +187,9 @@ impl OutputDir {
                 dir: dir.to_path_buf(),
             });
         }
+        if !dir.exists() {
+            recover_replaced(dir)?;
+        }
         let created = !dir.exists();
         fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
         let lock = DirLock::acquire(dir).inspect_err(|_| {
@@ -323,6 +326,40 @@ fn remove_stale_siblings(dir: &Path) {
     }
 }
 
+/// A `kill -9` between the two renames of [`OutputDir::commit`] leaves no `dir`, and the
+/// old result in `.NAME.dimua-replaced-PID`: moves it back (before anything else uses the
+/// name), so the result is never lost.
+fn recover_replaced(dir: &Path) -> Result<(), OutputDirError> {
+    let Some(name) = dir.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return Ok(());
+    };
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = fs::read_dir(parent) else {
+        return Ok(());
+    };
+    let prefix = format!(".{name}.dimua-replaced-");
+    for entry in entries.flatten() {
+        let entry_name = entry.file_name().to_string_lossy().into_owned();
+        let pid = entry_name
+            .strip_prefix(&prefix)
+            .and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !process_alive(pid)) {
+            tracing::warn!(
+                "{} was being replaced when its dimua process died: restoring the old result",
+                dir.display()
+            );
+            fs::rename(entry.path(), dir).map_err(io_err("restore", dir))?;
+            // The lock the dead process held moved with it.
+            let _ = fs::remove_file(dir.join(LOCK_FILE));
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
 /// `PARENT/.NAME.dimua-KIND-PID`: a hidden sibling of `dir` on the same filesystem.
 fn sibling(dir: &Path, kind: &str) -> PathBuf {
     let name = dir
@@ -393,6 +430,24 @@ mod tests {
         assert!(!stale.exists());
         assert!(mine.exists(), "not dimua's: kept");
         out.commit().unwrap();
+    }
+
+    #[test]
+    fn a_result_moved_aside_by_a_killed_commit_is_restored() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("out");
+        // What a kill -9 between commit's two renames leaves: no `out`, the old result aside.
+        let aside = tmp.path().join(".out.dimua-replaced-4294967295");
+        fs::create_dir_all(&aside).unwrap();
+        fs::write(aside.join("old.json"), "old").unwrap();
+        fs::write(aside.join(LOCK_FILE), "4294967295\ngone\n").unwrap();
+        assert!(matches!(
+            OutputDir::prepare(&dir, false, ours, false),
+            Err(OutputDirError::NotEmpty { .. })
+        ));
+        assert_eq!(fs::read_to_string(dir.join("old.json")).unwrap(), "old");
+        assert!(!aside.exists());
+        assert!(!dir.join(LOCK_FILE).exists());
     }
 
     #[test]

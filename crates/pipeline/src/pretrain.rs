@@ -131,7 +131,8 @@ pub fn pretrain(
                 invalid!("streamed pretraining of {} needs its ROM", plan.game.name);
             };
             let shape = plan.frame_shape(rom)?;
-            let (store, collection) = stream_collection(plan.collect_spec(), rom.clone(), observer)?;
+            let (store, collection) =
+                stream_collection(plan.collect_spec(), rom.clone(), observer)?;
             let result = train_on(
                 &config,
                 store,

@@ -151,7 +151,6 @@ impl Scored {
     }
 }
 
-
 /// Collects and filters the probe dataset of `game` (split 7/1/2 by episode).
 pub fn collect_probe_set(
     game: &'static Game,
@@ -544,14 +543,12 @@ pub fn write_probe_outputs(dir: &Path, outcome: &ProbeOutcome, title: &str) -> R
     let mut scored = outcome.scored.clone();
     if let Some(enc) = &mut scored.encoder {
         let file = PathBuf::from(&enc.path);
-        let beside = file.parent().is_some_and(|p| dimua_core::fs::same_file(p, dir));
+        let beside = file
+            .parent()
+            .is_some_and(|p| dimua_core::fs::same_file(p, dir));
         enc.path = match (beside, file.file_name()) {
             (true, Some(name)) => name.to_string_lossy().into_owned(),
-            _ => file
-                .canonicalize()
-                .unwrap_or(file)
-                .display()
-                .to_string(),
+            _ => file.canonicalize().unwrap_or(file).display().to_string(),
         };
     }
     let mut value = serde_json::to_value(&outcome.result)?;
