@@ -54,7 +54,8 @@ pub struct RunFlags {
     /// Game: ALE ROM name, AtariARI key or gym id (`dimua train --dataset` uses the dataset's).
     #[arg(long)]
     pub game: Option<String>,
-    /// Method: st-dim, dim-ua, minus-ua, plus-mmd, random-cnn (or majority with `dimua run`).
+    /// Method: vae, cpc, st-dim, dim-ua, minus-ua, plus-mmd, pixel-pred, random-cnn (or
+    /// majority with `dimua run`).
     /// Switching between the one-head and the atlas methods drops the config file's
     /// heads/units for the new method's defaults (1x256, 4x512) unless --heads/--units are given.
     #[arg(long)]
@@ -84,6 +85,11 @@ pub struct RunFlags {
     /// complete (sets `[train] wait_for_collection`; costs the collection time, seconds).
     #[arg(long)]
     pub reproducible: bool,
+    /// `reference` (the AtariARI / DIM-UA code's choices: last-epoch encoder, last probe
+    /// weights, resampled val/test scoring) or `dimua` (best-validation encoder and probes,
+    /// every val/test frame once); sets those four switches, overriding the config file's.
+    #[arg(long)]
+    pub protocol: Option<String>,
 }
 
 /// The flags only `dimua run` has besides [`RunFlags`]; each overrides the same field of the
@@ -136,6 +142,10 @@ pub fn resolve_config(f: &RunFlags, run: &RunOnlyFlags) -> anyhow::Result<RunCon
     }
     if f.reproducible {
         c.train.wait_for_collection = true;
+    }
+    if let Some(p) = &f.protocol {
+        c.protocol = dimua_pipeline::Protocol::parse(p)?;
+        c.apply_protocol(None);
     }
     Ok(c)
 }

@@ -124,22 +124,32 @@ pub fn layout(config: &RunConfig) -> Option<(usize, usize)> {
 }
 
 /// F1 / accuracy against total hidden units per method (mean ± std over every run of that
-/// method and layout, all games pooled: the paper's Figures 3 to 5).
+/// method and layout, all games pooled: the paper's Figures 3 to 5). A method run with
+/// several head counts gets one line per head count (`dim-ua (2 heads)`: Figure 4).
 pub fn units_points(runs: &[FoundRun]) -> Vec<dimua_plot::UnitsPoint> {
+    let mut heads_of: std::collections::BTreeMap<&str, std::collections::BTreeSet<usize>> =
+        Default::default();
+    for r in runs {
+        if let Some((h, _)) = layout(&r.config) {
+            heads_of.entry(&r.config.method).or_default().insert(h);
+        }
+    }
     let mut groups: std::collections::BTreeMap<(String, usize), Vec<(f64, f64)>> =
         Default::default();
     for r in runs {
         let Some((h, u)) = layout(&r.config) else {
             continue;
         };
+        let line = if heads_of[r.config.method.as_str()].len() > 1 {
+            format!("{} ({h} heads)", r.config.method)
+        } else {
+            r.config.method.clone()
+        };
         if let (Some(f1), Some(acc)) = (
             r.result.across_categories_f1,
             r.result.across_categories_acc,
         ) {
-            groups
-                .entry((r.config.method.clone(), h * u))
-                .or_default()
-                .push((f1, acc));
+            groups.entry((line, h * u)).or_default().push((f1, acc));
         }
     }
     let stats = |xs: &[f64]| {

@@ -199,8 +199,15 @@ fn shell_quote(path: &Path) -> String {
 pub fn run(args: SweepArgs) -> anyhow::Result<()> {
     let text = dimua_pipeline::config::read_config_text(&args.config)
         .with_context(|| format!("cannot read sweep {}", args.config.display()))?;
-    let sweep: SweepConfig = toml::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("invalid sweep {}: {}", args.config.display(), e.message()))?;
+    let invalid = |e: toml::de::Error| {
+        anyhow::anyhow!("invalid sweep {}: {}", args.config.display(), e.message())
+    };
+    let mut sweep: SweepConfig = toml::from_str(&text).map_err(invalid)?;
+    let raw: toml::Table = toml::from_str(&text).map_err(invalid)?;
+    let base_raw = raw.get("base").and_then(|b| b.as_table());
+    sweep
+        .base
+        .apply_protocol(Some(base_raw.unwrap_or(&toml::Table::new())));
     let runs = expand(&sweep)?;
     if runs.is_empty() {
         bail!("the sweep expands to no run");

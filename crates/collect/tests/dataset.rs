@@ -101,9 +101,9 @@ fn write(dir: &Path, format: ShardFormat) {
         entropy_threshold: 0.6,
         filtered: FilterCounts::default(),
     };
-    prepare_output_dir(dir, false).unwrap();
+    let output = prepare_output_dir(dir, false).unwrap();
     write_dataset(
-        dir,
+        output.work(),
         &store,
         &episodes,
         vec![label("player_y", 51, 1.5), label("ball_y", 54, 0.9)],
@@ -115,6 +115,7 @@ fn write(dir: &Path, format: ShardFormat) {
         &AtomicBool::new(false),
     )
     .unwrap();
+    output.commit().unwrap();
 }
 
 fn written(format: ShardFormat) -> (tempfile::TempDir, PathBuf) {

@@ -122,6 +122,36 @@ pub fn uniform(
     }
 }
 
+/// PyTorch's default `nn.Linear(input, output)` under `p` (`weight`, `bias`): both
+/// `U(-1/sqrt(input), 1/sqrt(input))`.
+pub fn default_linear(
+    p: nn::Path,
+    input: usize,
+    output: usize,
+    init: WeightInit,
+) -> Result<nn::Linear, ModelError> {
+    let bound = 1.0 / (input as f64).sqrt();
+    let ctx = "initialising a linear layer";
+    let (i, o) = (input as i64, output as i64);
+    let w = uniform(init, &p.path("weight"), &[o, i], bound, p.device())?;
+    let b = uniform(init, &p.path("bias"), &[o], bound, p.device())?;
+    Ok(nn::Linear {
+        ws: p.f_var_copy("weight", &w).ctx(ctx)?,
+        bs: Some(p.f_var_copy("bias", &b).ctx(ctx)?),
+    })
+}
+
+/// Standard normal draws of `dims` from a ChaCha8 stream seeded by `seed`, made on the host
+/// (so they are the same on every device) and moved to `device`.
+pub fn seeded_normal(dims: &[i64], device: Device, seed: u64) -> Result<Tensor, ModelError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let n = dims.iter().product::<i64>().max(0) as usize;
+    Tensor::f_from_slice(&standard_normal(&mut rng, n))
+        .and_then(|t| t.f_view(dims))
+        .and_then(|t| t.f_to_device(device))
+        .ctx("drawing normal noise")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@
 
 #![warn(missing_docs)]
 
+pub mod decoder;
 pub mod encoder;
 pub mod error;
 pub mod init;

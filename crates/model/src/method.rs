@@ -76,6 +76,9 @@ pub struct LossInputs {
     pub tau: f64,
     /// Seed of the step's random draws (each objective derives its own streams from it).
     pub seed: u64,
+    /// A training step (`false`: a validation pass, where e.g. a VAE uses the posterior
+    /// mean instead of a sample).
+    pub training: bool,
 }
 
 /// The loss of one batch as named terms. `terms[0]` is `("total", ..)`, the scalar that is

@@ -207,7 +207,11 @@ fn pair_loss_for_every_method_is_finite_with_gradients() {
         let terms = model
             .loss(
                 &Batch::unlabelled(&frames, 4),
-                LossInputs { tau: 0.1, seed: 0 },
+                LossInputs {
+                    tau: 0.1,
+                    seed: 0,
+                    training: true,
+                },
             )
             .unwrap();
         let total = terms.total().double_value(&[]);
@@ -250,20 +254,35 @@ fn pair_loss_rejects_bad_batches() {
     assert!(matches!(
         model.loss(
             &Batch::unlabelled(&random_frames(7, SMALL), 4),
-            LossInputs { tau: 0.1, seed: 0 }
+            LossInputs {
+                tau: 0.1,
+                seed: 0,
+                training: true,
+            }
         ),
         Err(ModelError::WrongShape { .. })
     ));
     assert!(matches!(
         model.loss(
             &Batch::unlabelled(&random_frames(2, SMALL), 4),
-            LossInputs { tau: 0.1, seed: 0 }
+            LossInputs {
+                tau: 0.1,
+                seed: 0,
+                training: true,
+            }
         ),
         Err(ModelError::WrongShape { .. })
     ));
     let f = random_frames(8, SMALL).to_kind(Kind::Float);
     assert!(matches!(
-        model.loss(&Batch::unlabelled(&f, 4), LossInputs { tau: 0.1, seed: 0 }),
+        model.loss(
+            &Batch::unlabelled(&f, 4),
+            LossInputs {
+                tau: 0.1,
+                seed: 0,
+                training: true,
+            }
+        ),
         Err(ModelError::WrongDtype { .. })
     ));
     assert!(matches!(
@@ -289,7 +308,11 @@ fn dilated_target_leaves_membership_to_the_q_loss() {
     let terms = model
         .loss(
             &Batch::unlabelled(&random_frames(8, SMALL), 4),
-            LossInputs { tau: 0.0, seed: 0 },
+            LossInputs {
+                tau: 0.0,
+                seed: 0,
+                training: true,
+            },
         )
         .unwrap();
     terms.total().backward();

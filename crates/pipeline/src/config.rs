@@ -62,14 +62,61 @@ impl Default for TrainSection {
     }
 }
 
+/// Where dimua deliberately departs from the AtariARI / DIM-UA reference code, which of the
+/// two a run follows. Each of the four switches it sets can still be given on its own.
+///
+/// | switch | `reference` | `dimua` | why dimua differs |
+/// |---|---|---|---|
+/// | `[train] last_weights` | true | false | probe the best-validation encoder, not the last epoch's |
+/// | `[probe] restore_best` | false | true | score each probe at its best validation epoch |
+/// | `[probe] val_resample` | true | false | score every validation frame once (no resampling noise) |
+/// | `[probe] test_resample` | true | false | score every test frame once |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// The reference code's behaviour (the paper's numbers were made this way).
+    Reference,
+    /// dimua's defaults: less noisy scores of the best-validation encoder.
+    #[default]
+    Dimua,
+}
+
+impl Protocol {
+    /// The four switches it sets: `(section, key, value)`.
+    pub fn switches(self) -> [(&'static str, &'static str, bool); 4] {
+        let reference = self == Protocol::Reference;
+        [
+            ("train", "last_weights", reference),
+            ("probe", "restore_best", !reference),
+            ("probe", "val_resample", reference),
+            ("probe", "test_resample", reference),
+        ]
+    }
+
+    /// Parses `reference` or `dimua`.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "reference" => Ok(Protocol::Reference),
+            "dimua" => Ok(Protocol::Dimua),
+            other => Err(PipelineError::Invalid(format!(
+                "unknown protocol {other:?}: use \"reference\" (the AtariARI / DIM-UA code's \
+                 behaviour) or \"dimua\" (the default)"
+            ))),
+        }
+    }
+}
+
 /// One collect -> train -> probe run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RunConfig {
     /// Game: ALE ROM name, AtariARI key or gym id.
     pub game: String,
-    /// Method: st-dim, dim-ua, minus-ua, plus-mmd, random-cnn or majority.
+    /// Method: any registered method (`dimua run --help` lists them) or majority.
     pub method: String,
+    /// `reference` or `dimua` (default): sets `[train] last_weights` and `[probe]
+    /// restore_best`, `val_resample`, `test_resample` together, unless the file sets them.
+    pub protocol: Protocol,
     /// Atlas heads n (default: 1 for st-dim/random-cnn, 4 for the atlas methods).
     pub heads: Option<usize>,
     /// Units per head d (default: 256 for st-dim/random-cnn, 512 for the atlas methods).
@@ -107,6 +154,7 @@ impl Default for RunConfig {
         RunConfig {
             game: "pong".into(),
             method: "dim-ua".into(),
+            protocol: Protocol::Dimua,
             heads: None,
             units: None,
             seed: train.seed,
@@ -153,11 +201,36 @@ pub fn read_config_text(path: &Path) -> Result<String> {
 }
 
 impl RunConfig {
-    /// Parses TOML, naming any unknown key and the valid ones.
+    /// Parses TOML, naming any unknown key and the valid ones. The protocol's switches
+    /// apply where the text does not set them.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| {
+        let invalid = |e: toml::de::Error| {
             PipelineError::Invalid(format!("invalid config {origin}: {}", e.message()))
-        })
+        };
+        let raw: toml::Table = toml::from_str(text).map_err(invalid)?;
+        let mut config: RunConfig = toml::from_str(text).map_err(invalid)?;
+        config.apply_protocol(Some(&raw));
+        Ok(config)
+    }
+
+    /// Sets the protocol's four switches, except those `raw` (the TOML table the config
+    /// was read from) sets itself; `None`: all four.
+    pub fn apply_protocol(&mut self, raw: Option<&toml::Table>) {
+        for (section, key, value) in self.protocol.switches() {
+            let explicit = raw
+                .and_then(|t| t.get(section))
+                .and_then(|s| s.as_table())
+                .is_some_and(|s| s.contains_key(key));
+            if explicit {
+                continue;
+            }
+            match key {
+                "last_weights" => self.train.last_weights = value,
+                "restore_best" => self.probe.restore_best = value,
+                "val_resample" => self.probe.val_resample = value,
+                _ => self.probe.test_resample = value,
+            }
+        }
     }
 
     /// Reads a TOML file (at most [`MAX_CONFIG_BYTES`]).
@@ -237,6 +310,32 @@ mod tests {
             (c.train.epochs, c.train.patience),
             (t.max_epochs, t.patience)
         );
+    }
+
+    #[test]
+    fn the_protocol_sets_its_switches_unless_the_file_does() {
+        let c = RunConfig::from_toml("protocol = \"reference\"\n", "x").unwrap();
+        assert!(c.train.last_weights);
+        assert!(!c.probe.restore_best);
+        assert!(c.probe.val_resample && c.probe.test_resample);
+        let c = RunConfig::from_toml(
+            "protocol = \"reference\"\n[probe]\nrestore_best = true\n",
+            "x",
+        )
+        .unwrap();
+        assert!(c.probe.restore_best && c.train.last_weights);
+        let c = RunConfig::from_toml("", "x").unwrap();
+        assert_eq!(c.protocol, Protocol::Dimua);
+        assert!(!c.train.last_weights && c.probe.restore_best);
+        assert!(!c.probe.val_resample && !c.probe.test_resample);
+        let c = RunConfig::from_toml("protocol = \"dimua\"\n[train]\nlast_weights = true\n", "x")
+            .unwrap();
+        assert!(c.train.last_weights);
+        let err = RunConfig::from_toml("protocol = \"paper\"\n", "x").unwrap_err();
+        assert!(err.to_string().contains("reference"), "{err}");
+        // The resolved config keeps its meaning when read back.
+        let c = RunConfig::from_toml("protocol = \"reference\"\n", "x").unwrap();
+        assert_eq!(RunConfig::from_toml(&c.to_toml(), "rt").unwrap(), c);
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub mod plan;
 pub mod pretrain;
 pub mod probe;
 
-pub use config::{RunConfig, TrainSection, EMBEDDED_DEFAULT};
+pub use config::{Protocol, RunConfig, TrainSection, EMBEDDED_DEFAULT};
 pub use error::{PipelineError, Result};
 pub use observer::{collect_observed, Event, Observer, Quiet};
 pub use output::{

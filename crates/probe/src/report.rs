@@ -140,13 +140,19 @@ fn push_unique(v: &mut Vec<String>, s: String) {
 /// Sort key of a record's column: (method rank, total hidden units). Units read from a
 /// `HxU` layout; a column without one sorts first within its method.
 fn column_key(r: &RunRecord) -> (usize, u64) {
-    const ORDER: [&str; 6] = [
+    // AtariARI's baselines, then the paper's Table 1 (VAE, CPC, ST-DIM, ST-DIM*, DIM-UA) with
+    // the ablations of its Figure 5 before DIM-UA, then the supervised upper bound.
+    const ORDER: [&str; 10] = [
         "majority",
         "random-cnn",
+        "pixel-pred",
+        "vae",
+        "cpc",
         "st-dim",
         "minus-ua",
         "plus-mmd",
         "dim-ua",
+        "supervised",
     ];
     let rank = ORDER
         .iter()

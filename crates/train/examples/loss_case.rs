@@ -24,7 +24,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let frames = Tensor::randint(256, [2 * b, 210, 160, 1], (Kind::Uint8, Device::Cpu));
     let terms = model.loss(
         &Batch::unlabelled(&frames, b as usize),
-        LossInputs { tau: 0.1, seed },
+        LossInputs {
+            tau: 0.1,
+            seed,
+            training: true,
+        },
     )?;
     let mut tensors: Vec<(String, Tensor)> = vs
         .variables()

@@ -193,6 +193,7 @@ pub fn bench_train_steps(config: &BenchConfig) -> Result<BenchResult, TrainError
         let inputs = dimua_model::LossInputs {
             tau: 0.1,
             seed: sampler.gen(),
+            training: true,
         };
         match learner.step(&batch, inputs)? {
             StepOutcome::Applied(v) | StepOutcome::NonFinite(v) => Ok(v[0]),

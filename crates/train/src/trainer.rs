@@ -684,6 +684,7 @@ impl Trainer {
                 let inputs = LossInputs {
                     tau,
                     seed: step_seed,
+                    training: true,
                 };
                 let values = match self.learner.step(&batch, inputs)? {
                     StepOutcome::Applied(v) => v,
@@ -847,6 +848,7 @@ impl Trainer {
             let inputs = LossInputs {
                 tau,
                 seed: step_seed,
+                training: false,
             };
             let terms = self.learner.model.loss(&batch, inputs)?;
             sums = sums.f_add(&terms.stacked()?).ctx(ctx)?;

@@ -7,16 +7,22 @@
 //! one more constant of that family's definition type and one line in [`BUILTIN`]. Nothing else in dimua changes: configs, the CLI, the trainer, metrics,
 //! checkpoints and plots work from the definition.
 
+pub mod cpc;
+pub mod pixel_pred;
 pub mod random_cnn;
 pub mod spatiotemporal;
+pub mod vae;
 
 use crate::method::MethodDef;
 
 /// The built-in methods, in the order the paper's tables list them.
-pub const BUILTIN: [&dyn MethodDef; 5] = [
+pub const BUILTIN: [&dyn MethodDef; 8] = [
+    &vae::Vae,
+    &cpc::Cpc,
     &spatiotemporal::ST_DIM,
     &spatiotemporal::DIM_UA,
     &spatiotemporal::MINUS_UA,
     &spatiotemporal::PLUS_MMD,
+    &pixel_pred::PixelPred,
     &random_cnn::RandomCnn,
 ];

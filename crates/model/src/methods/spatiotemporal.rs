@@ -7,7 +7,7 @@ use tch::nn;
 use tch::{Kind, Tensor};
 
 use crate::error::{ModelError, TorchContext};
-use crate::init::{derive_seed, uniform, WeightInit};
+use crate::init::{default_linear, derive_seed, WeightInit};
 use crate::losses::{
     global_local_infonce, imq_constant, local_local_infonce, logit_uniform_prior, membership_loss,
     mmd_manifold,
@@ -153,29 +153,12 @@ pub struct StdimHeads {
     pub classifier2: nn::Linear,
 }
 
-fn torch_default_linear(
-    p: nn::Path,
-    input: usize,
-    output: usize,
-    init: WeightInit,
-) -> Result<nn::Linear, ModelError> {
-    let bound = 1.0 / (input as f64).sqrt();
-    let ctx = "initialising the ST-DIM heads";
-    let (i, o) = (input as i64, output as i64);
-    let w = uniform(init, &p.path("weight"), &[o, i], bound, p.device())?;
-    let b = uniform(init, &p.path("bias"), &[o], bound, p.device())?;
-    Ok(nn::Linear {
-        ws: p.f_var_copy("weight", &w).ctx(ctx)?,
-        bs: Some(p.f_var_copy("bias", &b).ctx(ctx)?),
-    })
-}
-
 impl StdimHeads {
     /// Creates `p / "classifier1"` and `p / "classifier2"` for `units` units per head.
     pub fn new(p: &nn::Path, units: usize, init: WeightInit) -> Result<Self, ModelError> {
         Ok(StdimHeads {
-            classifier1: torch_default_linear(p / "classifier1", units, LOCAL_DEPTH, init)?,
-            classifier2: torch_default_linear(p / "classifier2", LOCAL_DEPTH, LOCAL_DEPTH, init)?,
+            classifier1: default_linear(p / "classifier1", units, LOCAL_DEPTH, init)?,
+            classifier2: default_linear(p / "classifier2", LOCAL_DEPTH, LOCAL_DEPTH, init)?,
         })
     }
 }

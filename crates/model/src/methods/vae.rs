@@ -1,0 +1,166 @@
+//! `vae`: AtariARI's VAE baseline. The encoder (conv trunk + `Linear(3456 -> d)`) gives the
+//! posterior mean `mu`, which is also the feature the probes see; a second
+//! `Linear(3456 -> d)` on the same trunk output gives `log sigma^2`; the
+//! [`PixelDecoder`] turns `z = mu + eps * exp(log sigma^2 / 2)` (`z = mu` outside training)
+//! back into the frame. Loss, summed over the batch as the reference:
+//! `sum (x_hat - x)^2 + beta * KL(q(z|x) || N(0, I))`, `beta = 1`, `x` in `[0, 1]`.
+
+use tch::{nn, Kind, Tensor};
+
+use crate::decoder::{pixel_target, PixelDecoder};
+use crate::error::{ModelError, TorchContext};
+use crate::init::{default_linear, derive_seed, seeded_normal, WeightInit};
+use crate::method::{Batch, BatchKind, LossInputs, Losses, MethodDef, Objective};
+use crate::net::EncoderNet;
+use crate::spec::EncoderSpec;
+
+/// Weight of the KL term (the reference's `--beta` default).
+pub const BETA: f64 = 1.0;
+
+/// `vae`.
+#[derive(Debug)]
+pub struct Vae;
+
+/// Encoder + log-variance head + decoder: `encoder/`, `atlas/` (the mean), `vae/logvar`,
+/// `vae/decoder`.
+#[derive(Debug)]
+pub struct VaeObjective {
+    net: EncoderNet,
+    logvar: nn::Linear,
+    decoder: PixelDecoder,
+}
+
+/// Checks a one-frame-per-sample batch: `u8 [B, H, W, C]` matching `spec`.
+pub(crate) fn check_frames(
+    frames: &Tensor,
+    spec: &EncoderSpec,
+    what: &'static str,
+    rows_per_sample: i64,
+) -> Result<(), ModelError> {
+    let size = frames.size();
+    let frame = spec.frame.dims();
+    if size.len() != 4 || size[0] == 0 || size[0] % rows_per_sample != 0 || size[1..] != frame {
+        return Err(ModelError::WrongShape {
+            what,
+            expected: format!(
+                "[{rows_per_sample}B, {}, {}, {}]",
+                frame[0], frame[1], frame[2]
+            ),
+            got: size,
+        });
+    }
+    if frames.kind() != Kind::Uint8 {
+        return Err(ModelError::WrongDtype {
+            what,
+            expected: "u8",
+            got: format!("{:?}", frames.kind()),
+        });
+    }
+    Ok(())
+}
+
+impl Objective for VaeObjective {
+    fn net(&self) -> &EncoderNet {
+        &self.net
+    }
+
+    fn loss(&self, batch: &Batch<'_>, inputs: LossInputs) -> Result<Losses, ModelError> {
+        let spec = *self.net.spec();
+        check_frames(batch.frames, &spec, "frame batch", 1)?;
+        let ctx = "computing the VAE loss";
+        let b = batch.frames.size()[0];
+        let trunk = self.net.backbone.forward(batch.frames)?;
+        let mu = self
+            .net
+            .atlas
+            .coords(&trunk.flat)?
+            .f_view([b, spec.units as i64])
+            .ctx(ctx)?;
+        let logvar = trunk
+            .flat
+            .f_linear(&self.logvar.ws, self.logvar.bs.as_ref())
+            .ctx(ctx)?;
+        let z = if inputs.training {
+            let eps = seeded_normal(
+                &[b, spec.units as i64],
+                mu.device(),
+                derive_seed(inputs.seed, "vae-eps"),
+            )?;
+            let std = logvar.f_mul_scalar(0.5).and_then(|h| h.f_exp()).ctx(ctx)?;
+            mu.f_add(&eps.f_mul(&std).ctx(ctx)?).ctx(ctx)?
+        } else {
+            mu.shallow_clone()
+        };
+        let x_hat = self.decoder.forward(&z)?;
+        let x = pixel_target(batch.frames)?;
+        let reconstruction = x_hat
+            .f_sub(&x)
+            .and_then(|d| d.f_square())
+            .and_then(|d| d.f_sum(Kind::Float))
+            .ctx(ctx)?;
+        // -1/2 sum(1 + log s^2 - mu^2 - s^2)
+        let kl = logvar
+            .f_add_scalar(1.0)
+            .and_then(|t| t.f_sub(&mu.f_square()?))
+            .and_then(|t| t.f_sub(&logvar.f_exp()?))
+            .and_then(|t| t.f_sum(Kind::Float))
+            .and_then(|t| t.f_mul_scalar(-0.5))
+            .ctx(ctx)?;
+        let total = reconstruction
+            .f_add(&kl.f_mul_scalar(BETA).ctx(ctx)?)
+            .ctx(ctx)?;
+        Ok(Losses {
+            terms: vec![
+                ("total", total),
+                ("reconstruction", reconstruction),
+                ("kl", kl),
+            ],
+            membership_q: None,
+        })
+    }
+}
+
+impl MethodDef for Vae {
+    fn name(&self) -> &'static str {
+        "vae"
+    }
+    fn batch(&self) -> BatchKind {
+        BatchKind::Frames
+    }
+    fn default_architecture(&self) -> (usize, usize) {
+        (1, 256)
+    }
+    fn check_architecture(&self, heads: usize, _units: usize) -> Result<(), ModelError> {
+        one_head("vae", heads)
+    }
+    fn loss_terms(&self) -> &'static [&'static str] {
+        &["total", "reconstruction", "kl"]
+    }
+    fn build(
+        &self,
+        root: &nn::Path,
+        spec: &EncoderSpec,
+        init: WeightInit,
+    ) -> Result<Box<dyn Objective>, ModelError> {
+        let net = EncoderNet::with_init(root, spec, init)?;
+        let flat = spec.geometry()?.flat_dim();
+        let p = root / "vae";
+        Ok(Box::new(VaeObjective {
+            net,
+            logvar: default_linear(&p / "logvar", flat, spec.units, init)?,
+            decoder: PixelDecoder::new(&(&p / "decoder"), spec, spec.units, init)?,
+        }))
+    }
+}
+
+/// The baselines of AtariARI have one encoder output, not an atlas.
+pub(crate) fn one_head(method: &str, heads: usize) -> Result<(), ModelError> {
+    if heads == 1 {
+        Ok(())
+    } else {
+        Err(ModelError::UnsupportedArchitecture {
+            method: method.to_string(),
+            what: format!("{heads} heads ({method} has one encoder output: use --heads 1)"),
+        })
+    }
+}
