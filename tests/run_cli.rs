@@ -1193,3 +1193,73 @@ fn a_killed_dataset_run_resumes_on_its_own_dataset() {
         );
     }
 }
+
+/// Issue "Every AtariARI method of the seed paper": `vae`, `cpc` and `pixel-pred` run end to
+/// end from their tiny configs (collection streamed into the trainer, probes, checkpoint),
+/// `report` puts them in the paper's column order, and `protocol = "reference"` reaches the
+/// resolved config of every run a paper sweep would make.
+#[test]
+fn the_atariari_baselines_run_end_to_end_and_report_in_the_papers_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    for method in ["cpc", "pixel-pred", "vae"] {
+        let dir = tmp.path().join(method);
+        run_tiny(method, &dir);
+        check_probe_json(&dir);
+        let meta = json(&dir.join("encoder.json"));
+        assert_eq!(meta["method"], method);
+        assert!(dir.join("checkpoint.safetensors").exists());
+        let metrics = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+        let term = match method {
+            "vae" => "loss/val_kl",
+            "cpc" => "loss/val_step_97",
+            _ => "loss/val_total",
+        };
+        assert!(metrics.contains(term), "{term} missing in {metrics}");
+    }
+    let out = ok(dimua().arg("report").arg(tmp.path()).output().unwrap());
+    let md = String::from_utf8_lossy(&out.stdout);
+    let header = md.lines().find(|l| l.starts_with("| game |")).unwrap();
+    let at = |m: &str| {
+        header
+            .find(m)
+            .unwrap_or_else(|| panic!("{m} missing: {header}"))
+    };
+    assert!(
+        at("pixel-pred") < at("vae") && at("vae") < at("cpc"),
+        "{header}"
+    );
+
+    // The paper configs run under the reference protocol: dry-run validates every run.
+    for config in [
+        "table1-vae.toml",
+        "table1-cpc.toml",
+        "fig4-heads.toml",
+        "fig5-ablations.toml",
+    ] {
+        let out = ok(dimua()
+            .args(["sweep", "--dry-run", "--config"])
+            .arg(root().join("configs/paper").join(config))
+            .arg("--out")
+            .arg(tmp.path().join("sweep"))
+            .output()
+            .unwrap());
+        assert!(String::from_utf8_lossy(&out.stdout).contains("to run"));
+    }
+    assert!(!tmp.path().join("sweep").exists(), "--dry-run wrote files");
+    let config = tmp.path().join("reference.toml");
+    std::fs::write(&config, "method = \"vae\"\nprotocol = \"reference\"\n").unwrap();
+    let shown = ok(dimua()
+        .args(["config", "show"])
+        .arg(&config)
+        .output()
+        .unwrap());
+    let text = String::from_utf8_lossy(&shown.stdout);
+    for line in [
+        "protocol = \"reference\"",
+        "last_weights = true",
+        "restore_best = false",
+        "test_resample = true",
+    ] {
+        assert!(text.contains(line), "{line} missing in\n{text}");
+    }
+}

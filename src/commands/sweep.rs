@@ -216,8 +216,10 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
         return write_jobs(dir, &args.out, &runs);
     }
     let configs = args.out.join("configs");
-    std::fs::create_dir_all(&configs)
-        .with_context(|| format!("cannot create {}", configs.display()))?;
+    if !args.dry_run {
+        std::fs::create_dir_all(&configs)
+            .with_context(|| format!("cannot create {}", configs.display()))?;
+    }
     let total = runs.len();
     for (i, (name, config)) in runs.into_iter().enumerate() {
         let dir = args.out.join(&name);
@@ -226,6 +228,8 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
             continue;
         }
         if args.dry_run {
+            // Every run's plan is validated (method, architecture, memory, probe settings).
+            RunPlan::new(config.clone()).with_context(|| format!("sweep run {name}"))?;
             println!("[{}/{total}] {name}: to run", i + 1);
             continue;
         }

@@ -33,8 +33,11 @@ pub struct TrainSection {
     pub epochs: usize,
     /// Early-stopping patience (epochs without a val-loss improvement).
     pub patience: usize,
-    /// Optimiser steps per epoch (default: train frames / batch size, as the reference).
+    /// Optimiser steps per epoch (default: train frames / batch size, as the reference;
+    /// divided by the sequence length for sequence methods such as CPC).
     pub steps_per_epoch: Option<usize>,
+    /// Batches per validation pass (default: val frames / batch size, likewise).
+    pub val_steps: Option<usize>,
     /// Keep the last epoch's weights (the reference) instead of the best validation epoch's.
     pub last_weights: bool,
     /// Take the first step only once the pretraining collection is complete, so the run is
@@ -56,6 +59,7 @@ impl Default for TrainSection {
             epochs: t.max_epochs,
             patience: t.patience,
             steps_per_epoch: t.steps_per_epoch,
+            val_steps: t.val_steps,
             last_weights: t.last_weights,
             wait_for_collection: t.wait_for_collection,
         }

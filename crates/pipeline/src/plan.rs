@@ -288,6 +288,7 @@ impl RunPlan {
             max_epochs: t.epochs,
             patience: t.patience,
             steps_per_epoch: t.steps_per_epoch,
+            val_steps: t.val_steps,
             target_train_frames: self.frames.train_target,
             seed: self.config.seed,
             device: self.config.device.clone(),

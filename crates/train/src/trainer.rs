@@ -609,7 +609,7 @@ impl Trainer {
                 let r = store.spec().split;
                 (store.capacity() as u128 * r.train as u128 / r.block_len().max(1) as u128) as usize
             };
-            (frames / b).max(1)
+            (frames / (b * frames_per_step_sample(self.config.method))).max(1)
         });
         Plan {
             steps_per_epoch: steps,
@@ -812,10 +812,9 @@ impl Trainer {
             }
             return Ok(None);
         }
-        let steps = self
-            .config
-            .val_steps
-            .unwrap_or((val.len_frames() / b).max(1));
+        let steps = self.config.val_steps.unwrap_or(
+            (val.len_frames() / (b * frames_per_step_sample(self.config.method))).max(1),
+        );
         let mut rng = ChaCha8Rng::seed_from_u64(mix(self.config.seed, STREAM_VAL, epoch as u64));
         let tau = tau_at(
             self.config.tau,
@@ -1010,4 +1009,14 @@ pub fn checkpoint_weights(run_dir: &Path) -> Result<HashMap<String, Tensor>, Tra
         .into_iter()
         .filter_map(|(k, t)| k.strip_prefix("model.").map(|n| (n.to_string(), t)))
         .collect())
+}
+
+/// Frames one sample stands for when an epoch's steps are counted from the data: 1 for pairs
+/// and single frames (an epoch is `frames / batch` steps, as the reference), the sequence
+/// length for sequence methods (CPC: an epoch sees each frame about once, not 100 times).
+fn frames_per_step_sample(method: dimua_model::Method) -> usize {
+    match method.batch() {
+        dimua_model::BatchKind::Sequences { len } => len.max(1),
+        _ => 1,
+    }
 }
