@@ -19,7 +19,11 @@ fn main() {
         let terms = model
             .loss(
                 &Batch::unlabelled(&frames, 64),
-                LossInputs { tau: 0.1, seed: 0 },
+                LossInputs {
+                    tau: 0.1,
+                    seed: 0,
+                    training: true,
+                },
             )
             .unwrap();
         let _ = terms.total().double_value(&[]);
