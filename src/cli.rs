@@ -54,8 +54,8 @@ pub struct RunFlags {
     /// Game: ALE ROM name, AtariARI key or gym id (`dimua train --dataset` uses the dataset's).
     #[arg(long)]
     pub game: Option<String>,
-    /// Method: vae, cpc, st-dim, dim-ua, minus-ua, plus-mmd, pixel-pred, random-cnn (or
-    /// majority with `dimua run`).
+    /// Method: vae, cpc, st-dim, dim-ua, minus-ua, plus-mmd, pixel-pred, random-cnn,
+    /// supervised (or majority with `dimua run`).
     /// Switching between the one-head and the atlas methods drops the config file's
     /// heads/units for the new method's defaults (1x256, 4x512) unless --heads/--units are given.
     #[arg(long)]

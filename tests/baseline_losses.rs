@@ -1,5 +1,5 @@
 //! AtariARI's baselines in dimua against an independent PyTorch computation: the VAE
-//! (validation pass, `z = mu`), pixel-prediction and CPC objectives are built with seeded
+//! (validation pass, `z = mu`), pixel-prediction, CPC and fully supervised objectives are built with seeded
 //! weights, scored on fixed frames in Rust, and the same weights and frames are scored again
 //! by `tests/reference/baseline_losses.py`, which writes the losses out from the formulas
 //! (plain `torch.nn.functional` ops and `torch.nn.GRU`), not from dimua's code. Then each
@@ -51,17 +51,28 @@ fn baseline_losses_match_an_independent_pytorch_computation() {
     )
     .unwrap();
     let mut ours = serde_json::Map::new();
-    for (name, rows) in [("vae", 3), ("pixel-pred", 6), ("cpc", 200)] {
+    // Three RAM labels per frame for `supervised`.
+    let labels = Tensor::from_slice(&[0u8, 17, 255, 3, 99, 128, 7, 0, 64]).view([3, 3]);
+    for (name, rows) in [
+        ("vae", 3),
+        ("pixel-pred", 6),
+        ("cpc", 200),
+        ("supervised", 3),
+    ] {
         let method: Method = name.parse().unwrap();
         let vs = nn::VarStore::new(Device::Cpu);
         let model = method
-            .build(&vs.root(), &spec, WeightInit::Seeded(17))
+            .build_for_labels(&vs.root(), &spec, WeightInit::Seeded(17), 3)
             .unwrap();
         let x = frames(rows);
         let samples = (rows / method.batch().frames_per_sample() as i64) as usize;
         let losses = tch::no_grad(|| {
             model.loss(
-                &Batch::unlabelled(&x, samples),
+                &Batch {
+                    frames: &x,
+                    samples,
+                    labels: (name == "supervised").then_some(&labels),
+                },
                 LossInputs {
                     tau: 0.1,
                     seed: 3,
@@ -78,6 +89,9 @@ fn baseline_losses_match_an_independent_pytorch_computation() {
             .map(|(k, v)| (k, v.detach()))
             .collect();
         tensors.push(("frames".into(), x));
+        if name == "supervised" {
+            tensors.push(("labels".into(), labels.shallow_clone()));
+        }
         Tensor::write_safetensors(&tensors, tmp.path().join(format!("{name}.safetensors")))
             .unwrap();
     }
@@ -127,7 +141,11 @@ fn the_atariari_baselines_lower_their_validation_loss_on_pong() {
     let shape = FrameShape::ATARI_GRAY;
     // (method, batch, lr, required fall of the validation loss from epoch 1 to epoch 4).
     // CPC (100 frames a sample, 2.5 s a step here) is checked on a fixed batch below.
-    for (name, batch, lr, fall) in [("vae", 16, 3e-4, 0.05), ("pixel-pred", 16, 3e-4, 0.05)] {
+    for (name, batch, lr, fall) in [
+        ("vae", 16, 3e-4, 0.05),
+        ("pixel-pred", 16, 3e-4, 0.05),
+        ("supervised", 16, 3e-4, 0.05),
+    ] {
         let method: Method = name.parse().unwrap();
         let cfg = TrainConfig {
             heads: 1,

@@ -1194,14 +1194,15 @@ fn a_killed_dataset_run_resumes_on_its_own_dataset() {
     }
 }
 
-/// Issue "Every AtariARI method of the seed paper": `vae`, `cpc` and `pixel-pred` run end to
+/// Issue "Every AtariARI method of the seed paper": `vae`, `cpc`, `pixel-pred` and
+/// `supervised` run end to
 /// end from their tiny configs (collection streamed into the trainer, probes, checkpoint),
 /// `report` puts them in the paper's column order, and `protocol = "reference"` reaches the
 /// resolved config of every run a paper sweep would make.
 #[test]
 fn the_atariari_baselines_run_end_to_end_and_report_in_the_papers_order() {
     let tmp = tempfile::tempdir().unwrap();
-    for method in ["cpc", "pixel-pred", "vae"] {
+    for method in ["cpc", "pixel-pred", "vae", "supervised"] {
         let dir = tmp.path().join(method);
         run_tiny(method, &dir);
         check_probe_json(&dir);

@@ -1,4 +1,4 @@
-"""Recomputes the VAE, pixel-prediction and CPC losses of dimua's objectives in plain
+"""Recomputes the VAE, pixel-prediction, CPC and supervised losses of dimua's objectives in plain
 PyTorch, from the formulas of AtariARI's baselines (docs/methods.md), on the weights and
 frames `tests/baseline_losses.rs` wrote. Prints one JSON object: method -> total loss."""
 import json
@@ -85,11 +85,22 @@ def cpc(w, x, t=100):
     return total.item()
 
 
+def supervised(w, x, labels):
+    logits = encode(w, x) @ w["supervised.heads.weight"].T + w["supervised.heads.bias"]
+    logits = logits.view(x.shape[0], labels.shape[1], 256)
+    per_label = [F.cross_entropy(logits[:, k], labels[:, k].long()) for k in range(labels.shape[1])]
+    return torch.stack(per_label).mean().item()
+
+
 def main():
     out = {}
-    for method, fn in [("vae", vae), ("pixel-pred", pixel_pred), ("cpc", cpc)]:
+    for method, fn in [("vae", vae), ("pixel-pred", pixel_pred), ("cpc", cpc),
+                       ("supervised", supervised)]:
         tensors = load_file(f"{sys.argv[1]}/{method}.safetensors")
         frames = tensors.pop("frames")
+        if "labels" in tensors:
+            labels = tensors.pop("labels")
+            fn = (lambda f: lambda w, x: f(w, x, labels))(fn)
         with torch.no_grad():
             out[method] = fn(tensors, frames)
     print(json.dumps(out))

@@ -170,6 +170,21 @@ pub trait MethodDef: Send + Sync + 'static {
         spec: &EncoderSpec,
         init: WeightInit,
     ) -> Result<Box<dyn Objective>, ModelError>;
+
+    /// [`MethodDef::build`] for a frame store whose frames carry `label_bytes` RAM labels
+    /// (the game's AtariARI annotations, in [`Batch::labels`] order). Methods that learn from
+    /// the labels ([`BatchKind::LabelledFrames`]) override it to size their heads; the
+    /// default ignores the count.
+    fn build_for_labels(
+        &self,
+        root: &nn::Path,
+        spec: &EncoderSpec,
+        init: WeightInit,
+        label_bytes: usize,
+    ) -> Result<Box<dyn Objective>, ModelError> {
+        let _ = label_bytes;
+        self.build(root, spec, init)
+    }
 }
 
 /// A registered method: a cheap, copyable handle on its [`MethodDef`]. Compares, hashes,
@@ -255,6 +270,19 @@ impl Method {
     ) -> Result<Box<dyn Objective>, ModelError> {
         self.validate_architecture(spec.heads, spec.units)?;
         self.0.build(root, spec, init)
+    }
+
+    /// Builds the method's objective for frames with `label_bytes` RAM labels (see
+    /// [`MethodDef::build_for_labels`]) after validating the architecture.
+    pub fn build_for_labels(
+        self,
+        root: &nn::Path,
+        spec: &EncoderSpec,
+        init: WeightInit,
+        label_bytes: usize,
+    ) -> Result<Box<dyn Objective>, ModelError> {
+        self.validate_architecture(spec.heads, spec.units)?;
+        self.0.build_for_labels(root, spec, init, label_bytes)
     }
 }
 

@@ -172,6 +172,7 @@ pub fn bench_train_steps(config: &BenchConfig) -> Result<BenchResult, TrainError
         3e-4,
         1e-5,
         dimua_model::WeightInit::Seeded(derive_seed(config.seed, 0, 0)),
+        store.spec().label_bytes,
     )?;
     let mut source = BatchSource::new(store, config.frame, 2, device)?;
     let mut sampler = ChaCha8Rng::seed_from_u64(rng.gen());

@@ -176,14 +176,18 @@ pub fn export_initial_encoder(
     run_dir: &Path,
 ) -> Result<PathBuf, TrainError> {
     let spec = config.validate(frame_shape)?;
-    let learner = initial_learner(&spec, config)?;
+    let learner = initial_learner(&spec, config, 0)?;
     let meta = EncoderMeta::new(&spec, config.method, config.game.clone())?;
     fs::create_dir_all(run_dir).map_err(io_err(run_dir))?;
     Ok(export_encoder_tensors(&learner.named_params(), &meta, run_dir)?.0)
 }
 
 /// The model and optimiser a fresh run of `config` starts from (seeded, any device).
-fn initial_learner(spec: &EncoderSpec, config: &TrainConfig) -> Result<Learner, TrainError> {
+fn initial_learner(
+    spec: &EncoderSpec,
+    config: &TrainConfig,
+    label_bytes: usize,
+) -> Result<Learner, TrainError> {
     Learner::new(
         spec,
         config.method,
@@ -191,6 +195,7 @@ fn initial_learner(spec: &EncoderSpec, config: &TrainConfig) -> Result<Learner, 
         config.lr,
         config.adam_eps,
         WeightInit::Seeded(mix(config.seed, 0, 0)),
+        label_bytes,
     )
 }
 
@@ -225,9 +230,10 @@ impl Learner {
         lr: f64,
         eps: f64,
         init: WeightInit,
+        label_bytes: usize,
     ) -> Result<Self, TrainError> {
         let vs = VarStore::new(device);
-        let model = method.build(&vs.root(), spec, init)?;
+        let model = method.build_for_labels(&vs.root(), spec, init, label_bytes)?;
         let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         let (names, params): (Vec<_>, Vec<_>) = vars.into_iter().unzip();
@@ -378,7 +384,7 @@ impl Trainer {
             });
         }
         let device = parse_device(&config.device)?;
-        let learner = initial_learner(&spec, &config)?;
+        let learner = initial_learner(&spec, &config, store.spec().label_bytes)?;
         let source = BatchSource::new(store, frame_shape, config.min_episode_len, device)?;
         let encoder_meta = EncoderMeta::new(&spec, config.method, config.game.clone())?;
         Ok(Trainer {
@@ -450,6 +456,7 @@ impl Trainer {
             config.lr,
             config.adam_eps,
             WeightInit::Zeros,
+            store.spec().label_bytes,
         )?;
         let get = |key: String| {
             tensors

@@ -11,12 +11,13 @@ pub mod cpc;
 pub mod pixel_pred;
 pub mod random_cnn;
 pub mod spatiotemporal;
+pub mod supervised;
 pub mod vae;
 
 use crate::method::MethodDef;
 
 /// The built-in methods, in the order the paper's tables list them.
-pub const BUILTIN: [&dyn MethodDef; 8] = [
+pub const BUILTIN: [&dyn MethodDef; 9] = [
     &vae::Vae,
     &cpc::Cpc,
     &spatiotemporal::ST_DIM,
@@ -25,4 +26,5 @@ pub const BUILTIN: [&dyn MethodDef; 8] = [
     &spatiotemporal::PLUS_MMD,
     &pixel_pred::PixelPred,
     &random_cnn::RandomCnn,
+    &supervised::Supervised,
 ];
