@@ -132,7 +132,14 @@ fn run_every_method_then_report_and_probe_again() {
     }
     assert!(tmp.path().join("report/report.json").exists());
     // The runs differ in total units (64 vs 32), so the report draws F1/accuracy vs units.
-    for plot in ["f1_vs_units.png", "f1_vs_units.svg", "acc_vs_units.png"] {
+    // ... and the membership entropy per epoch of the multi-head runs (Figure 1).
+    for plot in [
+        "f1_vs_units.png",
+        "f1_vs_units.svg",
+        "acc_vs_units.png",
+        "membership_entropy_per_epoch.png",
+        "membership_entropy_per_epoch.svg",
+    ] {
         assert!(
             tmp.path().join("report/plots").join(plot).exists(),
             "{plot}"

@@ -22,6 +22,8 @@ pub struct ReportArgs {
 
 /// A finished run found on disk.
 pub struct FoundRun {
+    /// Its directory.
+    pub dir: PathBuf,
     /// Its resolved config.
     pub config: RunConfig,
     /// Its probe result.
@@ -89,7 +91,11 @@ pub fn load_runs(dirs: &[PathBuf]) -> anyhow::Result<Vec<FoundRun>> {
                     }
                 }
             }
-            Ok(FoundRun { config, result })
+            Ok(FoundRun {
+                dir: dir.clone(),
+                config,
+                result,
+            })
         })();
         match run {
             Ok(run) => runs.push(run),
@@ -175,6 +181,56 @@ pub fn units_points(runs: &[FoundRun]) -> Vec<dimua_plot::UnitsPoint> {
         .collect()
 }
 
+/// Membership entropy per epoch of the multi-head runs, one curve per method and layout
+/// (at each epoch, mean ± std over the runs that reached it): the paper's Figure 1 for
+/// Atari. Runs without `metrics.jsonl` (probe-only directories) are left out.
+pub fn entropy_curves(runs: &[FoundRun]) -> Vec<dimua_plot::EntropyCurve> {
+    let mut groups: std::collections::BTreeMap<(String, usize), Vec<Vec<f64>>> = Default::default();
+    for r in runs {
+        let Some((h, u)) = layout(&r.config) else {
+            continue;
+        };
+        if h < 2 {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(r.dir.join("metrics.jsonl")) else {
+            continue;
+        };
+        let series: Vec<f64> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["atlas/membership_entropy"].as_f64())
+            .collect();
+        if !series.is_empty() {
+            groups
+                .entry((format!("{} ({h}x{u})", r.config.method), h))
+                .or_default()
+                .push(series);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((label, heads), runs)| {
+            let longest = runs.iter().map(Vec::len).max().unwrap_or(0);
+            let epochs = (0..longest)
+                .map(|e| {
+                    let xs: Vec<f64> = runs.iter().filter_map(|s| s.get(e).copied()).collect();
+                    let n = xs.len() as f64;
+                    let mean = xs.iter().sum::<f64>() / n;
+                    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+                    (e as f64, mean, var.sqrt())
+                })
+                .collect();
+            dimua_plot::EntropyCurve {
+                label,
+                heads,
+                runs: runs.len(),
+                epochs,
+            }
+        })
+        .collect()
+}
+
 /// Runs `dimua report`.
 pub fn run(args: ReportArgs) -> anyhow::Result<()> {
     let runs = load_runs(&args.dirs)?;
@@ -208,6 +264,15 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
             &out.join("report.json"),
             serde_json::to_string_pretty(&json)?.as_bytes(),
         )?;
+        let curves = entropy_curves(&runs);
+        if !curves.is_empty() {
+            let files = dimua_plot::plot_entropy_runs(&curves, &out.join("plots"))?;
+            eprintln!(
+                "wrote {} membership-entropy plot files into {}",
+                files.len(),
+                out.join("plots").display()
+            );
+        }
         let points = units_points(&runs);
         let layouts: std::collections::BTreeSet<usize> =
             points.iter().map(|p| p.total_units).collect();

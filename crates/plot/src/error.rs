@@ -57,6 +57,12 @@ pub enum PlotError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The membership-entropy curves cannot be plotted.
+    #[error("membership entropy curves: {reason}")]
+    BadEntropyCurves {
+        /// What is wrong with them.
+        reason: String,
+    },
     /// The units-sweep points cannot be plotted.
     #[error("units sweep: {reason}")]
     BadUnitsPoints {

@@ -5,6 +5,8 @@
 //!   each only when its data exist.
 //! - [`plot_units_sweep`] draws probe F1 and accuracy against total hidden units, one line
 //!   per method (the paper's Figures 3-5).
+//! - [`plot_entropy_runs`] draws the membership entropy per epoch of many runs, one line per
+//!   method and layout (the paper's Figure 1 for Atari).
 //!
 //! Text is rendered in pure Rust from an embedded DejaVu Sans, so no system font library or
 //! font file is needed.
@@ -25,6 +27,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use charts::entropy::Entropy;
+use charts::entropy_runs::EntropyRuns;
 use charts::head_share::HeadShare;
 use charts::losses::Losses;
 use charts::probe_f1::ProbeF1;
@@ -124,6 +127,53 @@ pub fn plot_units_sweep(points: &[UnitsPoint], out_dir: &Path) -> Result<Vec<Pat
         "acc_vs_units",
     )?);
     Ok(written)
+}
+
+/// One line of [`plot_entropy_runs`]: a method and layout, aggregated over its runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntropyCurve {
+    /// Legend label, e.g. `dim-ua (4x512)`.
+    pub label: String,
+    /// Heads n (the dashed ln n reference line).
+    pub heads: usize,
+    /// Runs aggregated.
+    pub runs: usize,
+    /// `(epoch, mean entropy, std over runs)` in epoch order.
+    pub epochs: Vec<(f64, f64, f64)>,
+}
+
+/// Writes `membership_entropy_per_epoch.{png,svg}` into `out_dir`: each curve's mean
+/// membership entropy per epoch with a ± std band, and ln n dashed per head count. Errors
+/// when `curves` is empty, holds a curve without points or with non-finite values, or when
+/// `out_dir` cannot be written.
+pub fn plot_entropy_runs(
+    curves: &[EntropyCurve],
+    out_dir: &Path,
+) -> Result<Vec<PathBuf>, PlotError> {
+    let bad = |reason: String| Err(PlotError::BadEntropyCurves { reason });
+    if curves.is_empty() {
+        return bad("no entropy curve given: the runs have no multi-head membership".into());
+    }
+    for c in curves {
+        if c.epochs.is_empty() || c.heads < 2 {
+            return bad(format!(
+                "curve {:?}: needs epochs and at least 2 heads",
+                c.label
+            ));
+        }
+        if c.epochs
+            .iter()
+            .any(|p| !(p.0.is_finite() && p.1.is_finite() && p.2.is_finite()))
+        {
+            return bad(format!("curve {:?}: non-finite value", c.label));
+        }
+    }
+    ensure_dir(out_dir)?;
+    save(
+        &EntropyRuns { curves },
+        out_dir,
+        "membership_entropy_per_epoch",
+    )
 }
 
 fn validate_units(points: &[UnitsPoint]) -> Result<(), PlotError> {

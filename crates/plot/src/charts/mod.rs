@@ -2,6 +2,7 @@
 //! (or `None` when its data are absent).
 
 pub(crate) mod entropy;
+pub(crate) mod entropy_runs;
 pub(crate) mod head_share;
 pub(crate) mod losses;
 pub(crate) mod probe_f1;
