@@ -1271,3 +1271,48 @@ fn the_atariari_baselines_run_end_to_end_and_report_in_the_papers_order() {
         assert!(text.contains(line), "{line} missing in\n{text}");
     }
 }
+
+/// Issue "Every AtariARI method of the seed paper", item 3: a tiny version of a paper figure
+/// sweep (two unit sizes, one seed, tiny frames) run by `dimua sweep` gives the F1 and
+/// accuracy against total units figures and the membership entropy figure via `report`.
+#[test]
+fn a_tiny_figure_sweep_produces_the_figures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sweep = tmp.path().join("fig.toml");
+    std::fs::write(
+        &sweep,
+        "games = [\"pong\"]\nmethods = [\"dim-ua\"]\nseeds = [1]\nlayouts = [\"2x16\", \"2x32\"]\n\n\
+         [base]\nprotocol = \"reference\"\nframes = 1000\nprobe_frames = 1500\ndevice = \"cpu\"\n\n\
+         [base.train]\nepochs = 2\nsteps_per_epoch = 3\n\n[base.probe]\nepochs = 3\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("runs");
+    ok(dimua()
+        .args(["sweep", "--config"])
+        .arg(&sweep)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap());
+    let config = std::fs::read_to_string(out.join("pong__dim-ua-2x16__s1/config.toml")).unwrap();
+    assert!(config.contains("protocol = \"reference\""), "{config}");
+    ok(dimua()
+        .arg("report")
+        .arg(&out)
+        .arg("--out")
+        .arg(tmp.path().join("report"))
+        .output()
+        .unwrap());
+    for plot in [
+        "f1_vs_units.png",
+        "acc_vs_units.svg",
+        "membership_entropy_per_epoch.png",
+    ] {
+        let path = tmp.path().join("report/plots").join(plot);
+        assert!(
+            std::fs::metadata(&path).is_ok_and(|m| m.len() > 1000),
+            "{} missing or empty",
+            path.display()
+        );
+    }
+}
