@@ -5,28 +5,14 @@
 //! (plain `torch.nn.functional` ops and `torch.nn.GRU`), not from dimua's code. Then each
 //! method learns on real Pong frames: its validation loss falls.
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::sync::Arc;
 
-use dimua_buffer::{FrameStore, SplitRule};
-use dimua_collect::{collect_into, store_for, CollectProgress, CollectSpec};
+use common::{pong_store, python, root};
 use dimua_model::{Batch, EncoderSpec, FrameShape, LossInputs, Method, WeightInit};
 use dimua_train::{train, Control, ProgressEvent, TrainConfig};
 use tch::{nn, Device, Kind, Tensor};
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn python() -> PathBuf {
-    let python = root().join(".cache/venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} missing: run scripts/bootstrap.sh",
-        python.display()
-    );
-    python
-}
 
 /// Deterministic, varied u8 frames `[n, 84, 84, 1]`.
 fn frames(n: i64) -> Tensor {
@@ -133,23 +119,6 @@ fn baseline_losses_match_an_independent_pytorch_computation() {
             "{name}: dimua {a} vs PyTorch {b}"
         );
     }
-}
-
-/// 3,000 Pong frames in 10 streams (one 300-frame episode each), closed.
-fn pong_store() -> Arc<FrameStore> {
-    let game = dimua_atari::resolve_game("pong").unwrap();
-    let rom = dimua_atari::load_rom(game, &Default::default()).unwrap();
-    let spec = CollectSpec {
-        game,
-        frames: 3000,
-        seed: 5,
-        threads: 2,
-        streams: 10,
-        color: false,
-    };
-    let store = store_for(&spec, &rom, SplitRule::PRETRAIN, &|| true).unwrap();
-    collect_into(&spec, &rom, &store, &CollectProgress::default()).unwrap();
-    store
 }
 
 #[test]

@@ -5,8 +5,12 @@
 //!
 //! Run with `cargo test --test python_interop -- --nocapture` to see the measured diffs.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
+
+use common::{python, root};
 use std::sync::Mutex;
 
 use dimua_atari::{load_rom, resolve_game, AtariAriEnv, EnvConfig, RomOptions};
@@ -27,21 +31,6 @@ fn seeded_encoder(seed: i64, method: Method, heads: usize, units: usize) -> Enco
     tch::manual_seed(seed);
     let spec = EncoderSpec::new(FrameShape::ATARI_GRAY, heads, units).unwrap();
     Encoder::new(spec, method, Some("pong".into()), Device::Cpu).unwrap()
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn python() -> PathBuf {
-    let python = root().join(".cache/venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} missing: run scripts/bootstrap.sh first (it creates the venv with torch, numpy \
-         and safetensors that examples/python_features.py needs)",
-        python.display()
-    );
-    python
 }
 
 /// `FRAMES` real Pong observations `[FRAMES, 210, 160, 1]`: the reset frame, then every 9th

@@ -911,6 +911,32 @@ fn report_lists_broken_directories_and_reports_the_good_runs() {
     assert!(stderr.contains("probe-only"), "{stderr}");
 }
 
+/// Starts `train` (a `dimua train` writing `dir`) and kills it with SIGKILL (no cleanup at
+/// all) once its first epoch is checkpointed (`encoder.json`, written right after the
+/// checkpoint, included).
+fn kill_after_first_checkpoint(mut train: Command, dir: &Path) {
+    let mut child = train
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let meta = std::fs::read_to_string(dir.join("checkpoint.json")).unwrap_or_default();
+        let next_epoch = serde_json::from_str::<serde_json::Value>(&meta)
+            .ok()
+            .and_then(|m| m["next_epoch"].as_u64())
+            .unwrap_or(0);
+        if next_epoch >= 1 && dir.join("encoder.json").exists() {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 300, "no checkpoint");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    assert!(!child.wait().unwrap().success());
+}
+
 /// Issue "Never lose a user's data", item 3: after a real `kill -9`, `dimua train --resume`
 /// failed with "0 usable frame pairs" (it sampled before the streamed collection had produced
 /// anything), and when it did resume its weights differed from an uninterrupted
@@ -937,29 +963,7 @@ fn a_killed_reproducible_run_resumes_to_the_same_bytes() {
     ok(train(&whole).output().unwrap());
 
     let cut = tmp.path().join("cut");
-    let mut child = train(&cut)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Kill it (SIGKILL: no cleanup at all) once its first epoch is checkpointed.
-    let started = std::time::Instant::now();
-    loop {
-        let meta = std::fs::read_to_string(cut.join("checkpoint.json")).unwrap_or_default();
-        let next_epoch = serde_json::from_str::<serde_json::Value>(&meta)
-            .ok()
-            .and_then(|m| m["next_epoch"].as_u64())
-            .unwrap_or(0);
-        // encoder.json is written right after the checkpoint: wait for both.
-        if next_epoch >= 1 && cut.join("encoder.json").exists() {
-            break;
-        }
-        assert!(started.elapsed().as_secs() < 300, "no checkpoint");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    let status = child.wait().unwrap();
-    assert!(!status.success());
+    kill_after_first_checkpoint(train(&cut), &cut);
     let meta = std::fs::read_to_string(cut.join("checkpoint.json")).unwrap();
     assert!(
         !meta.contains("\"status\":\"finished\""),
@@ -1150,26 +1154,7 @@ fn a_killed_dataset_run_resumes_on_its_own_dataset() {
     );
 
     let cut = tmp.path().join("cut");
-    let mut child = train(&cut)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    loop {
-        let meta = std::fs::read_to_string(cut.join("checkpoint.json")).unwrap_or_default();
-        let next_epoch = serde_json::from_str::<serde_json::Value>(&meta)
-            .ok()
-            .and_then(|m| m["next_epoch"].as_u64())
-            .unwrap_or(0);
-        if next_epoch >= 1 && cut.join("encoder.json").exists() {
-            break;
-        }
-        assert!(started.elapsed().as_secs() < 300, "no checkpoint");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    child.kill().unwrap();
-    assert!(!child.wait().unwrap().success());
+    kill_after_first_checkpoint(train(&cut), &cut);
     let meta = std::fs::read_to_string(cut.join("checkpoint.json")).unwrap();
     assert!(!meta.contains("\"finished\""), "killed too late: {meta}");
 

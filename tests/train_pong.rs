@@ -3,11 +3,13 @@
 //! uniform membership (ln n), and a run stopped after an epoch and resumed ends with exactly
 //! the weights of an uninterrupted run.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
-use dimua_buffer::{FrameStore, SplitRule};
-use dimua_collect::{collect_into, store_for, CollectProgress, CollectSpec};
+use common::pong_store;
+use dimua_buffer::FrameStore;
 use dimua_model::{FrameShape, Method};
 use dimua_train::{
     checkpoint_weights, resume, train, Control, EpochMetrics, ProgressEvent, TrainConfig,
@@ -18,23 +20,6 @@ const SHAPE: FrameShape = FrameShape {
     width: 160,
     channels: 1,
 };
-
-/// 3,000 Pong frames in 10 streams (one 300-frame episode each: 8 train, 2 val), closed.
-fn pong_store() -> Arc<FrameStore> {
-    let game = dimua_atari::resolve_game("pong").unwrap();
-    let rom = dimua_atari::load_rom(game, &Default::default()).unwrap();
-    let spec = CollectSpec {
-        game,
-        frames: 3000,
-        seed: 5,
-        threads: 2,
-        streams: 10,
-        color: false,
-    };
-    let store = store_for(&spec, &rom, SplitRule::PRETRAIN, &|| true).unwrap();
-    collect_into(&spec, &rom, &store, &CollectProgress::default()).unwrap();
-    store
-}
 
 fn config(method: Method) -> TrainConfig {
     TrainConfig {
