@@ -223,8 +223,8 @@ fn bad_inputs_fail_cleanly_and_change_nothing() {
             "not-toml.toml",
         ),
         (
-            vec!["run", "--config", &tiny, "--method", "vae", "--out", &o],
-            "vae",
+            vec!["run", "--config", &tiny, "--method", "vq-vae", "--out", &o],
+            "vq-vae",
         ),
         (
             vec![
@@ -239,6 +239,32 @@ fn bad_inputs_fail_cleanly_and_change_nothing() {
         (
             vec!["run", "--config", &tiny, "--units", "0", "--out", &o],
             "units",
+        ),
+        (
+            vec![
+                "run",
+                "--config",
+                &tiny,
+                "--method",
+                "cpc",
+                "--frames",
+                "1000",
+                "--streams",
+                "20",
+                "--out",
+                &o,
+            ],
+            "100 consecutive frames",
+        ),
+        (
+            vec![
+                "run", "--config", &tiny, "--method", "vae", "--heads", "4", "--out", &o,
+            ],
+            "heads",
+        ),
+        (
+            vec!["run", "--config", &tiny, "--protocol", "paper", "--out", &o],
+            "protocol",
         ),
         (
             vec![

@@ -210,6 +210,20 @@ impl RunPlan {
         if config.frames == 0 || config.probe_frames == 0 {
             invalid!("frames and probe_frames must be at least 1");
         }
+        if let (RunMethod::Encoder(m), DataSource::Stream) = (method, &source) {
+            // Every stream's episodes are at most frames / streams long.
+            let per_stream = config.frames / (config.streams.max(1) as usize);
+            let need = m.batch().frames_per_sample();
+            if m.trains() && per_stream < need {
+                invalid!(
+                    "{m} samples {need} consecutive frames of one episode, but {} frames in {} \
+                     streams give episodes of at most {per_stream} frames: raise --frames or \
+                     lower --streams",
+                    config.frames,
+                    config.streams
+                );
+            }
+        }
         let device = dimua_model::parse_device(&config.device)?;
         let threads = config.threads.unwrap_or_else(default_threads).max(1);
         let probe = ProbePlan::new(

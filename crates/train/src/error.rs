@@ -32,11 +32,13 @@ pub enum TrainError {
         store_bytes: usize,
     },
     /// Not enough data for one batch (or no validation data) once the store is closed.
-    #[error("not enough {split} data: {pairs} usable frame pairs in {episodes} episodes (episodes need >= {min_len} frames), need {needed}{hint}")]
+    #[error("not enough {split} data: {pairs} usable {what} in {episodes} episodes (episodes need >= {min_len} frames), need {needed}{hint}")]
     NotEnoughData {
         /// `"train"` or `"val"`.
         split: &'static str,
-        /// Usable `(x_t, x_t+1)` pairs.
+        /// What the method samples (`frame pairs`, `100-frame sequences`, `frames`).
+        what: String,
+        /// Usable samples (pairs, sequences or frames).
         pairs: usize,
         /// Usable episodes.
         episodes: usize,

@@ -330,9 +330,10 @@ fn draw_batch(
         .sample(split, kind, b, rng)
         .ok_or(TrainError::NotEnoughData {
             split: name,
+            what: sample_name(kind),
             pairs: 0,
             episodes: 0,
-            min_len,
+            min_len: min_episode_frames(kind, min_len),
             needed: if split == Split::Val { 1 } else { b },
             hint: "",
         })?;
@@ -583,9 +584,10 @@ impl Trainer {
                 let t = self.source.train();
                 return Err(TrainError::NotEnoughData {
                     split: "train",
+                    what: sample_name(kind),
                     pairs: available,
                     episodes: t.num_episodes(),
-                    min_len: self.config.min_episode_len,
+                    min_len: min_episode_frames(kind, self.config.min_episode_len),
                     needed,
                     hint: "; collect more frames (--frames) or lower `batch_size` in the config's [train] section",
                 });
@@ -810,9 +812,10 @@ impl Trainer {
             if self.source.store().is_closed() {
                 return Err(TrainError::NotEnoughData {
                     split: "val",
-                    pairs: val.len_pairs(),
+                    what: sample_name(kind),
+                    pairs: self.source.available(Split::Val, kind),
                     episodes: val.num_episodes(),
-                    min_len: self.config.min_episode_len,
+                    min_len: min_episode_frames(kind, self.config.min_episode_len),
                     needed: 1,
                     hint: "; the store's split rule must put some episodes in val (collect more frames)",
                 });
@@ -1026,4 +1029,18 @@ fn frames_per_step_sample(method: dimua_model::Method) -> usize {
         dimua_model::BatchKind::Sequences { len } => len.max(1),
         _ => 1,
     }
+}
+
+/// What a batch kind samples, for messages.
+fn sample_name(kind: BatchKind) -> String {
+    match kind {
+        BatchKind::Pairs => "frame pairs".into(),
+        BatchKind::Sequences { len } => format!("{len}-frame sequences"),
+        BatchKind::Frames | BatchKind::LabelledFrames => "frames".into(),
+    }
+}
+
+/// The shortest episode a batch kind can sample from.
+fn min_episode_frames(kind: BatchKind, min_episode_len: usize) -> usize {
+    min_episode_len.max(kind.frames_per_sample())
 }
