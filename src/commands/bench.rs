@@ -25,7 +25,8 @@ pub enum BenchCommand {
 /// Flags of `dimua bench train`.
 #[derive(Debug, Args)]
 pub struct BenchTrainArgs {
-    /// Method: st-dim, dim-ua, minus-ua or plus-mmd.
+    /// Method: any trained method (vae, cpc, st-dim, dim-ua, minus-ua, plus-mmd, pixel-pred;
+    /// not supervised: the benchmark's random frames carry no labels).
     #[arg(long, default_value = "dim-ua")]
     pub method: String,
     /// Heads n.
