@@ -419,6 +419,9 @@ impl ProbeInputs {
         })();
         observer.event(&Event::FeaturesFinished);
         let [xtr, xva, xte] = features?;
+        if !standardize {
+            warn_if_features_barely_vary(&xtr);
+        }
         let x = if standardize {
             // Per-dimension z-score with the probe-train statistics: the same linear probes
             // can express the same functions, but Adam at lr 3e-4 no longer has to grow huge
@@ -519,6 +522,29 @@ pub fn probe(
             .map(|l| l.name.clone())
             .collect(),
     })
+}
+
+/// Below this median per-dimension std (across the probe-train frames) the linear probes on
+/// raw features stay near the majority baseline within AtariARI's budget: measured
+/// 0.004-0.033 for the quick VAE, pixel-prediction, CPC and random-CNN encoders (all at the
+/// baseline), 0.42 and 1.9 for ST-DIM and supervised (RESULTS.md).
+const LOW_FEATURE_STD: f64 = 0.05;
+
+/// Warns (through `tracing`) when the features barely vary between frames.
+fn warn_if_features_barely_vary(x: &Tensor) {
+    let median = x
+        .f_std_dim(0, false, false)
+        .and_then(|s| s.f_median())
+        .map(|m| m.double_value(&[]));
+    if let Ok(m) = median {
+        if m < LOW_FEATURE_STD {
+            tracing::warn!(
+                "the encoder's features vary little between frames (median per-dimension \
+                 std {m:.4}): linear probes on raw features may stay at the majority baseline; \
+                 --standardize (probe_standardize = true) z-scores them first"
+            );
+        }
+    }
 }
 
 fn shape_mismatch(encoder: &Encoder, set: &ProbeSet) -> Option<String> {
