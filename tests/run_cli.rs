@@ -1038,16 +1038,19 @@ fn probe_results_name_the_encoder_they_scored_and_are_never_credited_to_another_
     assert_eq!(scored["data"]["frames"], 1500);
 
     // Another encoder's scores are refused in a run directory, before any work.
+    let probe_b_into = |out: &Path| {
+        fails(
+            dimua()
+                .args(["probe", "--game", "pong", "--encoder"])
+                .arg(b.join("encoder.safetensors"))
+                .arg("--out")
+                .arg(out)
+                .output()
+                .unwrap(),
+        )
+    };
     let before = std::fs::read(a.join("probe.json")).unwrap();
-    let err = fails(
-        dimua()
-            .args(["probe", "--game", "pong", "--encoder"])
-            .arg(b.join("encoder.safetensors"))
-            .arg("--out")
-            .arg(&a)
-            .output()
-            .unwrap(),
-    );
+    let err = probe_b_into(&a);
     assert!(err.contains("holds its own encoder"), "{err}");
     assert_eq!(std::fs::read(a.join("probe.json")).unwrap(), before);
 
@@ -1068,15 +1071,7 @@ fn probe_results_name_the_encoder_they_scored_and_are_never_credited_to_another_
         recorded,
         a.join("encoder.safetensors").canonicalize().unwrap()
     );
-    let err = fails(
-        dimua()
-            .args(["probe", "--game", "pong", "--encoder"])
-            .arg(b.join("encoder.safetensors"))
-            .arg("--out")
-            .arg(&elsewhere)
-            .output()
-            .unwrap(),
-    );
+    let err = probe_b_into(&elsewhere);
     assert!(err.contains("another encoder"), "{err}");
 
     // An encoder replaced after probing: report skips the run and says why; export leaves
