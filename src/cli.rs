@@ -198,7 +198,32 @@ pub fn run_plan(plan: &RunPlan, rom: &RomArgs, out: &Path, force: bool) -> anyho
     };
     progress::stage("probe data (separately seeded collection)");
     let set = dimua_pipeline::collect_probe_set(plan.game, &rom, &plan.probe_collection, &display)?;
-    let outcome = dimua_pipeline::probe(&set, encoder.as_ref(), &plan.probe, &display)?;
+    let mut outcome = dimua_pipeline::probe(&set, encoder.as_ref(), &plan.probe, &display)?;
+    let heads_file = dir.join(dimua_train::HEADS_FILE);
+    if let (Some(encoder), true) = (&encoder, heads_file.is_file()) {
+        // A method with its own label heads (supervised): score them beside the probes.
+        let trained: Vec<String> = match &plan.source {
+            dimua_pipeline::DataSource::Stream => dimua_atari::labels(plan.game)
+                .unwrap_or_default()
+                .iter()
+                .map(|l| l.name.to_string())
+                .collect(),
+            dimua_pipeline::DataSource::Dataset(data) => {
+                dimua_collect::Dataset::read_manifest(data)?
+                    .labels
+                    .into_iter()
+                    .map(|l| l.name)
+                    .collect()
+            }
+        };
+        outcome.own_heads = Some(dimua_pipeline::score_own_heads(
+            &set,
+            encoder,
+            &heads_file,
+            &trained,
+            &display,
+        )?);
+    }
     let title = plan.title();
     dimua_pipeline::write_probe_outputs(dir, &outcome, &title)?;
     progress::plot_run(dir);
@@ -215,6 +240,14 @@ pub fn run_plan(plan: &RunPlan, rom: &RomArgs, out: &Path, force: bool) -> anyho
         outcome.labels.len(),
         out.join("probe.json").display()
     );
+    if let Some(heads) = &outcome.own_heads {
+        println!(
+            "{title}: its own label heads (AtariARI's fully supervised numbers): \
+             across-categories F1 {:.3} acc {:.3}",
+            heads.across_categories_f1.unwrap_or(f64::NAN),
+            heads.across_categories_acc.unwrap_or(f64::NAN)
+        );
+    }
     Ok(())
 }
 

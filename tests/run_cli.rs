@@ -1203,6 +1203,22 @@ fn the_atariari_baselines_run_end_to_end_and_report_in_the_papers_order() {
             _ => "loss/val_total",
         };
         assert!(metrics.contains(term), "{term} missing in {metrics}");
+        // Only supervised exports label heads, scored beside its probes.
+        assert_eq!(
+            dir.join("heads.safetensors").exists(),
+            method == "supervised",
+            "{method}"
+        );
+        let own = &json(&dir.join("probe.json"))["own_heads"];
+        if method == "supervised" {
+            assert!(own["across_categories_f1"].as_f64().is_some(), "{own}");
+            assert!(
+                own["per_label"]["player_y"]["f1"].as_f64().is_some(),
+                "{own}"
+            );
+        } else {
+            assert!(own.is_null(), "{method}: {own}");
+        }
     }
     let out = ok(dimua().arg("report").arg(tmp.path()).output().unwrap());
     let md = String::from_utf8_lossy(&out.stdout);

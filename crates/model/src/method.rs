@@ -171,6 +171,13 @@ pub trait MethodDef: Send + Sync + 'static {
         init: WeightInit,
     ) -> Result<Box<dyn Objective>, ModelError>;
 
+    /// The prefix (e.g. `"supervised."`) of pretraining-only variables that are exported
+    /// beside the encoder (`heads.safetensors`, from the same epoch as the encoder): heads
+    /// whose own predictions are worth scoring. `None` (the default): nothing beside it.
+    fn exported_heads(&self) -> Option<&'static str> {
+        None
+    }
+
     /// [`MethodDef::build`] for a frame store whose frames carry `label_bytes` RAM labels
     /// (the game's AtariARI annotations, in [`Batch::labels`] order). Methods that learn from
     /// the labels ([`BatchKind::LabelledFrames`]) override it to size their heads; the
@@ -270,6 +277,11 @@ impl Method {
     ) -> Result<Box<dyn Objective>, ModelError> {
         self.validate_architecture(spec.heads, spec.units)?;
         self.0.build(root, spec, init)
+    }
+
+    /// See [`MethodDef::exported_heads`].
+    pub fn exported_heads(self) -> Option<&'static str> {
+        self.0.exported_heads()
     }
 
     /// Builds the method's objective for frames with `label_bytes` RAM labels (see

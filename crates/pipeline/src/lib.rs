@@ -50,6 +50,6 @@ pub use plan::{
 };
 pub use pretrain::{finish_collection, initial_encoder, pretrain, stream_collection, train_on};
 pub use probe::{
-    collect_probe_set, probe, read_scored, write_probe_outputs, ProbeDataSource, ProbeInputs,
-    ProbeOutcome, ProbeSet, Scored, ScoredEncoder, SCORED_KEY,
+    collect_probe_set, probe, read_scored, score_own_heads, write_probe_outputs, ProbeDataSource,
+    ProbeInputs, ProbeOutcome, ProbeSet, Scored, ScoredEncoder, SCORED_KEY,
 };

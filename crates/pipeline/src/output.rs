@@ -16,11 +16,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Whether `name` is an entry dimua writes in a run directory (results, checkpoints,
 /// plots, its temporary and lock files).
 pub fn is_run_file(name: &str) -> bool {
-    const RUN_FILES: [&str; 10] = [
+    const RUN_FILES: [&str; 11] = [
         "config.toml",
         "metrics.jsonl",
         "encoder.safetensors",
         "encoder.json",
+        "heads.safetensors",
         "checkpoint.safetensors",
         "checkpoint.json",
         "checkpoint.json.tmp",

@@ -369,6 +369,9 @@ pub struct ProbeOutcome {
     pub labels: Vec<String>,
     /// What was scored: the encoder file (when it was loaded from one) and the data.
     pub scored: Scored,
+    /// The supervised method's own heads scored on the same test frames
+    /// ([`score_own_heads`]), written as `"own_heads"` in `probe.json`.
+    pub own_heads: Option<ProbeResult>,
 }
 
 /// The probe inputs of one probe set on one device: encoder features computed once per
@@ -515,6 +518,7 @@ pub fn probe(
     Ok(ProbeOutcome {
         result,
         scored,
+        own_heads: None,
         labels: set
             .assembled
             .labels
@@ -522,6 +526,93 @@ pub fn probe(
             .map(|l| l.name.clone())
             .collect(),
     })
+}
+
+/// Scores a method's own label heads (`heads.safetensors` of a `supervised` run: a
+/// `Linear(d -> labels * 256)` trained with the encoder) on the probe set's test frames,
+/// the way AtariARI reports its fully supervised baseline: per label, the argmax byte value
+/// against the true one, weighted F1 and accuracy, aggregated like the probes.
+/// `trained_labels` are the label names in the order the heads were trained on (the
+/// pretraining store's); probe labels the heads never saw are left out.
+pub fn score_own_heads(
+    set: &ProbeSet,
+    encoder: &Encoder,
+    heads_file: &Path,
+    trained_labels: &[String],
+    observer: &dyn Observer,
+) -> Result<ProbeResult> {
+    let tensors = Tensor::read_safetensors(heads_file)
+        .map_err(|e| PipelineError::context(format!("reading {}", heads_file.display()), e))?;
+    let find = |suffix: &str| {
+        tensors
+            .iter()
+            .find(|(n, _)| n.ends_with(suffix))
+            .map(|(_, t)| t.shallow_clone())
+            .ok_or_else(|| {
+                PipelineError::Invalid(format!(
+                    "{} has no `*{suffix}` tensor: it is not a supervised run's heads file",
+                    heads_file.display()
+                ))
+            })
+    };
+    let (weight, bias) = (find("heads.weight")?, find("heads.bias")?);
+    let classes = dimua_model::methods::supervised::CLASSES as i64;
+    let k = trained_labels.len() as i64;
+    if weight.size() != [k * classes, encoder.feature_dim() as i64] {
+        invalid!(
+            "{}: heads of shape {:?} do not match {k} labels x {classes} values of {} features",
+            heads_file.display(),
+            weight.size(),
+            encoder.feature_dim()
+        );
+    }
+    let slots = set.slots(Split::Test);
+    let features = set.features(encoder, &slots, observer)?;
+    let predicted = features
+        .f_linear(
+            &weight.to_device(features.device()),
+            Some(&bias.to_device(features.device())),
+        )
+        .and_then(|l| l.f_view([slots.len() as i64, k, classes]))
+        .and_then(|l| l.f_argmax(-1, false))
+        .and_then(|p| p.f_to_device(Device::Cpu))
+        .map_err(|e| PipelineError::context("scoring the supervised heads", e))?;
+    let predicted = Vec::<i64>::try_from(&predicted.reshape([-1]))
+        .map_err(|e| PipelineError::context("reading the supervised heads' predictions", e))?;
+    let truth = Vec::<i64>::try_from(&set.labels(&slots).to_kind(Kind::Int64).reshape([-1]))
+        .map_err(|e| PipelineError::context("reading the test labels", e))?;
+    let kept = set.assembled.labels.len();
+    // (probe column, heads column) of every probe label the heads were trained on.
+    let pairs: Vec<(usize, usize)> = set
+        .assembled
+        .labels
+        .iter()
+        .enumerate()
+        .filter_map(|(c, l)| {
+            trained_labels
+                .iter()
+                .position(|t| *t == l.name)
+                .map(|h| (c, h))
+        })
+        .collect();
+    if pairs.is_empty() {
+        invalid!("none of the probe labels is one the supervised heads were trained on");
+    }
+    let specs: Vec<LabelSpec> = set
+        .label_specs()?
+        .into_iter()
+        .enumerate()
+        .filter(|(c, _)| pairs.iter().any(|p| p.0 == *c))
+        .map(|(_, s)| s)
+        .collect();
+    let (mut y_true, mut y_pred) = (Vec::new(), Vec::new());
+    for row in 0..slots.len() {
+        for &(c, h) in &pairs {
+            y_true.push(truth[row * kept + c]);
+            y_pred.push(predicted[row * k as usize + h]);
+        }
+    }
+    Ok(ProbeResult::from_predictions(&specs, &y_true, &y_pred)?)
 }
 
 /// Below this median per-dimension std (across the probe-train frames) the linear probes on
@@ -580,6 +671,9 @@ pub fn write_probe_outputs(dir: &Path, outcome: &ProbeOutcome, title: &str) -> R
     let mut value = serde_json::to_value(&outcome.result)?;
     if let serde_json::Value::Object(map) = &mut value {
         map.insert(SCORED_KEY.into(), serde_json::to_value(&scored)?);
+        if let Some(heads) = &outcome.own_heads {
+            map.insert("own_heads".into(), serde_json::to_value(heads)?);
+        }
     }
     let json = serde_json::to_string_pretty(&value)?;
     write_atomic(&dir.join("probe.json"), json.as_bytes())?;

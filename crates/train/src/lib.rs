@@ -33,5 +33,5 @@ pub use error::TrainError;
 pub use metrics::{EpochMetrics, LossMeans};
 pub use trainer::{
     checkpoint_weights, export_initial_encoder, resume, train, Control, ProgressEvent, ProgressFn,
-    StopReason, TrainReport, Trainer, METRICS_FILE,
+    StopReason, TrainReport, Trainer, HEADS_FILE, METRICS_FILE,
 };

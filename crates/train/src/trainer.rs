@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use dimua_buffer::{FrameStore, Split};
 use dimua_core::fs::write_atomic;
 use dimua_core::seed::derive_seed as mix;
-use dimua_model::encoder::{export_encoder_tensors, ENCODER_PREFIXES};
+use dimua_model::encoder::{export_encoder_tensors, write_safetensors_atomic, ENCODER_PREFIXES};
 use dimua_model::losses::{membership_entropy, tau_at};
 use dimua_model::{
     device_name, parse_device, Batch, BatchKind, EncoderMeta, EncoderSpec, FrameShape, LossInputs,
@@ -212,6 +212,8 @@ pub(crate) struct Learner {
     pub names: Vec<String>,
     pub params: Vec<Tensor>,
     pub adam: Adam,
+    /// The method's exported-heads prefix, kept with the best weights.
+    model_heads: Option<&'static str>,
 }
 
 /// One step's outcome.
@@ -244,6 +246,7 @@ impl Learner {
             names,
             params,
             adam,
+            model_heads: method.exported_heads(),
         })
     }
 
@@ -265,12 +268,14 @@ impl Learner {
         Ok(StepOutcome::Applied(values))
     }
 
-    /// Copies of the encoder's variables (for best-weights bookkeeping).
+    /// Copies of the encoder's variables and of the method's exported heads (for
+    /// best-weights bookkeeping).
     pub fn encoder_copy(&self) -> Result<Vec<(String, Tensor)>, TrainError> {
+        let heads = self.model_heads;
         self.names
             .iter()
             .zip(&self.params)
-            .filter(|(n, _)| ENCODER_PREFIXES.iter().any(|p| n.starts_with(p)))
+            .filter(|(n, _)| exported(n, heads))
             .map(|(n, p)| {
                 let mut c = p.f_zeros_like()?.f_detach()?;
                 tch::no_grad(|| c.f_copy_(p))?;
@@ -490,7 +495,7 @@ impl Trainer {
             for name in learner
                 .names
                 .iter()
-                .filter(|n| ENCODER_PREFIXES.iter().any(|p| n.starts_with(p)))
+                .filter(|n| exported(n, config.method.exported_heads()))
             {
                 best.push((name.clone(), get(format!("best.{name}"))?));
             }
@@ -952,6 +957,14 @@ impl Trainer {
                 .collect(),
             _ => self.learner.named_params(),
         };
+        if let Some(prefix) = self.config.method.exported_heads() {
+            let heads: Vec<(String, Tensor)> = tensors
+                .iter()
+                .filter(|(n, _)| n.starts_with(prefix))
+                .map(|(n, t)| (n.clone(), t.shallow_clone()))
+                .collect();
+            write_safetensors_atomic(&self.run_dir.join(HEADS_FILE), &heads)?;
+        }
         Ok(export_encoder_tensors(&tensors, &self.encoder_meta, &self.run_dir)?.0)
     }
 
@@ -1043,4 +1056,15 @@ fn sample_name(kind: BatchKind) -> String {
 /// The shortest episode a batch kind can sample from.
 fn min_episode_frames(kind: BatchKind, min_episode_len: usize) -> usize {
     min_episode_len.max(kind.frames_per_sample())
+}
+
+/// The file a method's exported heads ([`dimua_model::MethodDef::exported_heads`]) are
+/// written to, beside `encoder.safetensors`, from the same epoch's weights.
+pub const HEADS_FILE: &str = "heads.safetensors";
+
+/// Whether a variable is kept with the encoder: the encoder's own, or the method's exported
+/// heads.
+fn exported(name: &str, heads: Option<&str>) -> bool {
+    ENCODER_PREFIXES.iter().any(|p| name.starts_with(p))
+        || heads.is_some_and(|h| name.starts_with(h))
 }

@@ -17,6 +17,10 @@ use crate::spec::EncoderSpec;
 /// Classes per label: the byte values.
 pub const CLASSES: usize = 256;
 
+/// Prefix of the heads' variables (`supervised.heads.weight` `[labels * 256, d]`,
+/// `supervised.heads.bias`), exported beside the encoder in `heads.safetensors`.
+pub const HEADS_PREFIX: &str = "supervised.";
+
 /// `supervised`.
 #[derive(Debug)]
 pub struct Supervised;
@@ -97,6 +101,9 @@ impl MethodDef for Supervised {
     }
     fn loss_terms(&self) -> &'static [&'static str] {
         &["total"]
+    }
+    fn exported_heads(&self) -> Option<&'static str> {
+        Some(HEADS_PREFIX)
     }
     fn build(
         &self,
