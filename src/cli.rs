@@ -199,30 +199,12 @@ pub fn run_plan(plan: &RunPlan, rom: &RomArgs, out: &Path, force: bool) -> anyho
     progress::stage("probe data (separately seeded collection)");
     let set = dimua_pipeline::collect_probe_set(plan.game, &rom, &plan.probe_collection, &display)?;
     let mut outcome = dimua_pipeline::probe(&set, encoder.as_ref(), &plan.probe, &display)?;
-    let heads_file = dir.join(dimua_train::HEADS_FILE);
-    if let (Some(encoder), true) = (&encoder, heads_file.is_file()) {
-        // A method with its own label heads (supervised): score them beside the probes.
-        let trained: Vec<String> = match &plan.source {
-            dimua_pipeline::DataSource::Stream => dimua_atari::labels(plan.game)
-                .unwrap_or_default()
-                .iter()
-                .map(|l| l.name.to_string())
-                .collect(),
-            dimua_pipeline::DataSource::Dataset(data) => {
-                dimua_collect::Dataset::read_manifest(data)?
-                    .labels
-                    .into_iter()
-                    .map(|l| l.name)
-                    .collect()
-            }
+    if let Some(encoder) = &encoder {
+        let dataset = match &plan.source {
+            dimua_pipeline::DataSource::Dataset(data) => Some(data.as_path()),
+            dimua_pipeline::DataSource::Stream => None,
         };
-        outcome.own_heads = Some(dimua_pipeline::score_own_heads(
-            &set,
-            encoder,
-            &heads_file,
-            &trained,
-            &display,
-        )?);
+        outcome.own_heads = score_exported_heads(dir, plan.game, dataset, &set, encoder, &display)?;
     }
     let title = plan.title();
     dimua_pipeline::write_probe_outputs(dir, &outcome, &title)?;
@@ -240,7 +222,49 @@ pub fn run_plan(plan: &RunPlan, rom: &RomArgs, out: &Path, force: bool) -> anyho
         outcome.labels.len(),
         out.join("probe.json").display()
     );
-    if let Some(heads) = &outcome.own_heads {
+    print_own_heads(&title, outcome.own_heads.as_ref());
+    Ok(())
+}
+
+/// Scores the label heads a run exported beside its encoder (`heads.safetensors` in
+/// `run_dir`, from `supervised`) on the probe set's test frames; `None` without such a file.
+/// The heads were trained on the game's AtariARI labels, or on `dataset`'s kept labels.
+pub fn score_exported_heads(
+    run_dir: &Path,
+    game: &'static Game,
+    dataset: Option<&Path>,
+    set: &dimua_pipeline::ProbeSet,
+    encoder: &Encoder,
+    observer: &dyn dimua_pipeline::Observer,
+) -> anyhow::Result<Option<dimua_probe::ProbeResult>> {
+    let heads_file = run_dir.join(dimua_train::HEADS_FILE);
+    if !heads_file.is_file() {
+        return Ok(None);
+    }
+    let trained: Vec<String> = match dataset {
+        None => dimua_atari::labels(game)
+            .unwrap_or_default()
+            .iter()
+            .map(|l| l.name.to_string())
+            .collect(),
+        Some(data) => dimua_collect::Dataset::read_manifest(data)?
+            .labels
+            .into_iter()
+            .map(|l| l.name)
+            .collect(),
+    };
+    Ok(Some(dimua_pipeline::score_own_heads(
+        set,
+        encoder,
+        &heads_file,
+        &trained,
+        observer,
+    )?))
+}
+
+/// Prints the summary line of a method's own label heads, when it has them.
+pub fn print_own_heads(title: &str, heads: Option<&dimua_probe::ProbeResult>) {
+    if let Some(heads) = heads {
         println!(
             "{title}: its own label heads (AtariARI's fully supervised numbers): \
              across-categories F1 {:.3} acc {:.3}",
@@ -248,7 +272,6 @@ pub fn run_plan(plan: &RunPlan, rom: &RomArgs, out: &Path, force: bool) -> anyho
             heads.across_categories_acc.unwrap_or(f64::NAN)
         );
     }
-    Ok(())
 }
 
 /// Warns when `encoder` comes from a pretraining run that did not finish (its `encoder.json`

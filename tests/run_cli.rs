@@ -1216,6 +1216,17 @@ fn the_atariari_baselines_run_end_to_end_and_report_in_the_papers_order() {
                 own["per_label"]["player_y"]["f1"].as_f64().is_some(),
                 "{own}"
             );
+            // `dimua probe --run` scores them again beside its probes.
+            let again = tmp.path().join("supervised-probe");
+            ok(dimua()
+                .args(["probe", "--epochs", "1", "--probe-frames", "1500", "--run"])
+                .arg(&dir)
+                .arg("--out")
+                .arg(&again)
+                .output()
+                .unwrap());
+            let own = &json(&again.join("probe.json"))["own_heads"];
+            assert!(own["across_categories_f1"].as_f64().is_some(), "{own}");
         } else {
             assert!(own.is_null(), "{method}: {own}");
         }

@@ -177,7 +177,16 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let _lock = dimua_pipeline::DirLock::acquire(&out)?;
-    let outcome = dimua_pipeline::probe(&set, Some(&encoder), &plan, &display)?;
+    let mut outcome = dimua_pipeline::probe(&set, Some(&encoder), &plan, &display)?;
+    // A supervised run's own label heads, beside the probes (a warning, not a failure, when
+    // they cannot be matched to this probe set).
+    if let Some(dir) = &args.run {
+        let dataset = run_config.as_ref().and_then(|c| c.dataset.clone());
+        match cli::score_exported_heads(dir, game, dataset.as_deref(), &set, &encoder, &display) {
+            Ok(heads) => outcome.own_heads = heads,
+            Err(e) => eprintln!("warning: the run's own label heads were not scored: {e:#}"),
+        }
+    }
     let title = format!(
         "{} / {} ({} features), seed {seed}",
         game.name,
@@ -201,5 +210,6 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
         outcome.result.across_categories_acc.unwrap_or(f64::NAN),
         out.join("probe.json").display()
     );
+    cli::print_own_heads(&title, outcome.own_heads.as_ref());
     Ok(())
 }
