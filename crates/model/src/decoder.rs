@@ -14,10 +14,8 @@ use tch::{nn, Tensor};
 use crate::error::{ModelError, TorchContext};
 use crate::init::{default_linear, orthogonal, WeightInit};
 use crate::net::ORTHO_GAIN;
-use crate::spec::{EncoderSpec, FrameShape, TRUNK_CHANNELS};
+use crate::spec::{EncoderSpec, FrameShape, CONVS as TRUNK, TRUNK_CHANNELS};
 
-/// The trunk's convolutions (kernel, stride), first to last.
-const TRUNK: [(usize, usize); 4] = [(8, 4), (4, 2), (4, 2), (3, 1)];
 /// Channels entering the transposed convolutions, last trunk layer first (64 -> 128 -> 64 ->
 /// 32 -> frame channels).
 const CHANNELS: [usize; 4] = [TRUNK_CHANNELS, 128, 64, 32];

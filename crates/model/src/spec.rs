@@ -12,7 +12,8 @@ pub const LOCAL_DEPTH: usize = 128;
 pub const TRUNK_CHANNELS: usize = 64;
 
 /// The (kernel, stride) of conv1..conv4 (PROTOCOL.md section 3, no padding).
-const CONVS: [(usize, usize); 4] = [(8, 4), (4, 2), (4, 2), (3, 1)];
+/// The conv trunk's (kernel, stride) per layer, first to last (the pixel decoder mirrors it).
+pub(crate) const CONVS: [(usize, usize); 4] = [(8, 4), (4, 2), (4, 2), (3, 1)];
 
 /// Shape of one stored frame, `H x W x C`, u8 (210 x 160 x 1 grayscale by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

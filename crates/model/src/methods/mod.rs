@@ -1,4 +1,5 @@
-//! The built-in pretraining methods, one file each, and the list that registers them.
+//! The built-in pretraining methods, one file each, the list that registers them, and the
+//! batch and architecture checks they share.
 //!
 //! Adding a method: write `methods/<name>.rs` with a unit struct implementing
 //! [`crate::MethodDef`] (its batch, default architecture, named loss terms and the
@@ -14,7 +15,11 @@ pub mod spatiotemporal;
 pub mod supervised;
 pub mod vae;
 
+use tch::{Kind, Tensor};
+
+use crate::error::ModelError;
 use crate::method::MethodDef;
+use crate::spec::EncoderSpec;
 
 /// The built-in methods, in the order the paper's tables list them.
 pub const BUILTIN: [&dyn MethodDef; 9] = [
@@ -28,3 +33,45 @@ pub const BUILTIN: [&dyn MethodDef; 9] = [
     &random_cnn::RandomCnn,
     &supervised::Supervised,
 ];
+
+/// Checks a batch of `rows_per_sample` frames per sample: `u8 [rows_per_sample * B, H, W, C]`
+/// matching `spec`.
+pub(crate) fn check_frames(
+    frames: &Tensor,
+    spec: &EncoderSpec,
+    what: &'static str,
+    rows_per_sample: i64,
+) -> Result<(), ModelError> {
+    let size = frames.size();
+    let frame = spec.frame.dims();
+    if size.len() != 4 || size[0] == 0 || size[0] % rows_per_sample != 0 || size[1..] != frame {
+        return Err(ModelError::WrongShape {
+            what,
+            expected: format!(
+                "[{rows_per_sample}B, {}, {}, {}]",
+                frame[0], frame[1], frame[2]
+            ),
+            got: size,
+        });
+    }
+    if frames.kind() != Kind::Uint8 {
+        return Err(ModelError::WrongDtype {
+            what,
+            expected: "u8",
+            got: format!("{:?}", frames.kind()),
+        });
+    }
+    Ok(())
+}
+
+/// The baselines of AtariARI have one encoder output, not an atlas.
+pub(crate) fn one_head(method: &str, heads: usize) -> Result<(), ModelError> {
+    if heads == 1 {
+        Ok(())
+    } else {
+        Err(ModelError::UnsupportedArchitecture {
+            method: method.to_string(),
+            what: format!("{heads} heads ({method} has one encoder output: use --heads 1)"),
+        })
+    }
+}

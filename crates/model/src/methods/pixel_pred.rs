@@ -10,7 +10,7 @@ use crate::decoder::{pixel_target, PixelDecoder};
 use crate::error::{ModelError, TorchContext};
 use crate::init::{default_linear, WeightInit};
 use crate::method::{Batch, BatchKind, LossInputs, Losses, MethodDef, Objective};
-use crate::methods::vae::{check_frames, one_head};
+use crate::methods::{check_frames, one_head};
 use crate::net::EncoderNet;
 use crate::spec::EncoderSpec;
 

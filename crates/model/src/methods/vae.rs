@@ -5,12 +5,13 @@
 //! back into the frame. Loss, summed over the batch as the reference:
 //! `sum (x_hat - x)^2 + beta * KL(q(z|x) || N(0, I))`, `beta = 1`, `x` in `[0, 1]`.
 
-use tch::{nn, Kind, Tensor};
+use tch::{nn, Kind};
 
 use crate::decoder::{pixel_target, PixelDecoder};
 use crate::error::{ModelError, TorchContext};
 use crate::init::{default_linear, derive_seed, seeded_normal, WeightInit};
 use crate::method::{Batch, BatchKind, LossInputs, Losses, MethodDef, Objective};
+use crate::methods::{check_frames, one_head};
 use crate::net::EncoderNet;
 use crate::spec::EncoderSpec;
 
@@ -28,35 +29,6 @@ pub struct VaeObjective {
     net: EncoderNet,
     logvar: nn::Linear,
     decoder: PixelDecoder,
-}
-
-/// Checks a one-frame-per-sample batch: `u8 [B, H, W, C]` matching `spec`.
-pub(crate) fn check_frames(
-    frames: &Tensor,
-    spec: &EncoderSpec,
-    what: &'static str,
-    rows_per_sample: i64,
-) -> Result<(), ModelError> {
-    let size = frames.size();
-    let frame = spec.frame.dims();
-    if size.len() != 4 || size[0] == 0 || size[0] % rows_per_sample != 0 || size[1..] != frame {
-        return Err(ModelError::WrongShape {
-            what,
-            expected: format!(
-                "[{rows_per_sample}B, {}, {}, {}]",
-                frame[0], frame[1], frame[2]
-            ),
-            got: size,
-        });
-    }
-    if frames.kind() != Kind::Uint8 {
-        return Err(ModelError::WrongDtype {
-            what,
-            expected: "u8",
-            got: format!("{:?}", frames.kind()),
-        });
-    }
-    Ok(())
 }
 
 impl Objective for VaeObjective {
@@ -150,17 +122,5 @@ impl MethodDef for Vae {
             logvar: default_linear(&p / "logvar", flat, spec.units, init)?,
             decoder: PixelDecoder::new(&(&p / "decoder"), spec, spec.units, init)?,
         }))
-    }
-}
-
-/// The baselines of AtariARI have one encoder output, not an atlas.
-pub(crate) fn one_head(method: &str, heads: usize) -> Result<(), ModelError> {
-    if heads == 1 {
-        Ok(())
-    } else {
-        Err(ModelError::UnsupportedArchitecture {
-            method: method.to_string(),
-            what: format!("{heads} heads ({method} has one encoder output: use --heads 1)"),
-        })
     }
 }
