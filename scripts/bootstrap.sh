@@ -30,7 +30,7 @@ PY
 if ! have_torch || [ ! -x "$venv/bin/cmake" ]; then
   log "creating $venv with torch==$torch_version, cmake, numpy, safetensors (about a minute)"
   "$python_bin" -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check "torch==$torch_version" cmake numpy safetensors
+  "$venv/bin/pip" install -q --no-cache-dir --disable-pip-version-check "torch==$torch_version" cmake numpy safetensors
 fi
 torch_dir="$("$venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
 ln -sfn "$torch_dir" "$cache/libtorch"
