@@ -90,6 +90,11 @@ pub struct RunFlags {
     /// every val/test frame once); sets those four switches, overriding the config file's.
     #[arg(long)]
     pub protocol: Option<String>,
+    /// fp32 or bf16: the precision of pretraining and of the probe features (sets `[train]
+    /// precision` and `[probe] precision`). bf16 runs convolutions and matrix products in
+    /// bfloat16 with fp32 master weights; fast on CPUs with avx512_bf16/AMX and on GPUs.
+    #[arg(long)]
+    pub precision: Option<dimua_model::Precision>,
 }
 
 /// The flags only `dimua run` has besides [`RunFlags`]; each overrides the same field of the
@@ -142,6 +147,10 @@ pub fn resolve_config(f: &RunFlags, run: &RunOnlyFlags) -> anyhow::Result<RunCon
     }
     if f.reproducible {
         c.train.wait_for_collection = true;
+    }
+    if let Some(p) = f.precision {
+        c.train.precision = p;
+        c.probe.precision = p;
     }
     if let Some(p) = &f.protocol {
         c.protocol = dimua_pipeline::Protocol::parse(p)?;

@@ -50,6 +50,10 @@ pub struct BenchTrainArgs {
     /// libtorch intra-op threads (default: libtorch's).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Compute precision: fp32 or bf16 (bf16 convolutions and matrix products, fp32 master
+    /// weights).
+    #[arg(long, default_value = "fp32")]
+    pub precision: dimua_model::Precision,
 }
 
 /// Flags of `dimua bench probe`.
@@ -186,6 +190,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 warmup: args.warmup,
                 device: args.device,
                 threads: args.threads,
+                precision: args.precision,
                 ..dimua_train::BenchConfig::default()
             };
             let result = dimua_train::bench_train_steps(&config)?;

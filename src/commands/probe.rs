@@ -47,6 +47,10 @@ pub struct ProbeArgs {
     /// Standardise features (train mean/std) before probing (default: the run's setting).
     #[arg(long)]
     pub standardize: bool,
+    /// Precision of the encoder pass that makes the features: fp32 or bf16 (default: the
+    /// run's `[probe] precision`, else fp32). The probes themselves train in fp32.
+    #[arg(long)]
+    pub precision: Option<dimua_model::Precision>,
     /// Where to write probe.json and report.md (default: the run directory, or the encoder
     /// file's directory with --encoder).
     #[arg(long)]
@@ -91,6 +95,9 @@ pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
     let mut probe_config = base.probe.clone();
     if let Some(e) = args.epochs {
         probe_config.epochs = e;
+    }
+    if let Some(p) = args.precision {
+        probe_config.precision = p;
     }
     let plan = ProbePlan::new(
         probe_config,

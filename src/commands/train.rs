@@ -50,6 +50,7 @@ fn refuse_flags_with_resume(args: &TrainArgs, dir: &std::path::Path) -> anyhow::
         ("--device", f.device.is_some()),
         ("--reproducible", f.reproducible),
         ("--protocol", f.protocol.is_some()),
+        ("--precision", f.precision.is_some()),
         ("--last-weights", args.last_weights),
         ("--out", args.out.is_some()),
         ("--force", args.force),

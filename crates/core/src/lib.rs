@@ -9,6 +9,7 @@
 //! - [`outdir`]: locked output directories; `--force` that replaces only dimua's results,
 //!   only once the new one is complete.
 //! - [`mem`]: the machine's memory, for size checks before allocating.
+//! - [`precision`]: fp32 or bf16 compute, and whether the CPU has bf16 instructions.
 //! - [`labels`]: AtariARI's summary [`Category`](labels::Category) and
 //!   [`LabelSpec`](labels::LabelSpec).
 
@@ -19,4 +20,5 @@ pub mod fs;
 pub mod labels;
 pub mod mem;
 pub mod outdir;
+pub mod precision;
 pub mod seed;

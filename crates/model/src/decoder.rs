@@ -13,6 +13,7 @@ use tch::{nn, Tensor};
 
 use crate::error::{ModelError, TorchContext};
 use crate::init::{default_linear, orthogonal, WeightInit};
+use crate::mixed;
 use crate::net::ORTHO_GAIN;
 use crate::spec::{EncoderSpec, FrameShape, CONVS as TRUNK, TRUNK_CHANNELS};
 
@@ -95,21 +96,26 @@ impl PixelDecoder {
         })
     }
 
-    /// Decodes codes `[B, code_dim]` into frames `[B, C, H, W]` in `[0, 1]`.
+    /// Decodes codes `[B, code_dim]` into frames `[B, C, H, W]` in `[0, 1]`, computed in the
+    /// codes' kind (fp32 or bf16; the fp32 weights are cast to it).
     pub fn forward(&self, code: &Tensor) -> Result<Tensor, ModelError> {
         let ctx = "running the pixel decoder";
         let b = code.size()[0];
-        let mut h = code
-            .f_linear(&self.fc.ws, self.fc.bs.as_ref())
+        let kind = code.kind();
+        let mut h = mixed::linear(code, &self.fc.ws, self.fc.bs.as_ref())
             .and_then(|h| h.f_relu())
             .and_then(|h| h.f_view([b, TRUNK_CHANNELS as i64, self.trunk_hw[0], self.trunk_hw[1]]))
             .ctx(ctx)?;
         let last = self.layers.len() - 1;
         for (j, l) in self.layers.iter().enumerate() {
+            let (w, bias) = (
+                mixed::as_kind(&l.ws, kind).ctx(ctx)?,
+                mixed::as_kind(&l.bs, kind).ctx(ctx)?,
+            );
             h = h
                 .f_conv_transpose2d(
-                    &l.ws,
-                    Some(&l.bs),
+                    &w,
+                    Some(&bias),
                     [l.stride, l.stride],
                     [0, 0],
                     l.output_padding,

@@ -13,6 +13,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::error::{ModelError, TorchContext};
 use crate::method::Method;
+use crate::mixed::Precision;
 use crate::net::{EncoderNet, WeightInit};
 use crate::spec::{device_name, EncoderSpec, FrameShape, LOCAL_DEPTH};
 
@@ -461,6 +462,18 @@ impl Encoder {
                 Ok(z)
             }
         })
+    }
+
+    /// The precision of [`Encoder::encode`]: fp32 (the default), or bf16 convolutions and
+    /// matrix products (features are still returned in fp32). On a CPU without bf16
+    /// instructions bf16 is emulated and slower than fp32 ([`crate::mixed::cpu_has_bf16`]).
+    pub fn set_precision(&self, precision: Precision) {
+        self.net.set_precision(precision);
+    }
+
+    /// The precision [`Encoder::encode`] computes in.
+    pub fn precision(&self) -> Precision {
+        self.net.precision()
     }
 
     /// Output dimension of [`Encoder::encode`] (`units`).

@@ -9,6 +9,7 @@
 //!   [`Method`] handle / registry.
 //! * [`methods`]: the built-in methods, one file each.
 //! * [`encoder`]: [`Encoder`] load/save/encode, usable without the trainer.
+//! * [`mixed`]: fp32 / bf16 compute ([`Precision`]) and its casting wrappers.
 
 #![warn(missing_docs)]
 
@@ -19,6 +20,7 @@ pub mod init;
 pub mod losses;
 pub mod method;
 pub mod methods;
+pub mod mixed;
 pub mod net;
 pub mod spec;
 
@@ -31,5 +33,6 @@ pub use init::WeightInit;
 pub use method::{
     register_method, Batch, BatchKind, LossInputs, Losses, Method, MethodDef, Objective,
 };
+pub use mixed::Precision;
 pub use net::{inference_output, training_output, EncoderNet, GlobalTarget};
 pub use spec::{device_name, parse_device, EncoderSpec, FrameShape, Geometry, LOCAL_DEPTH};

@@ -8,6 +8,7 @@
 use tch::{Device, Kind, Tensor};
 
 use crate::error::{ModelError, TorchContext};
+use crate::mixed;
 
 fn expect_dims(
     t: &Tensor,
@@ -79,15 +80,15 @@ pub fn global_local_infonce(
     let (b, l, k) = (t[0], t[1], t[2]);
     let ctx = "computing the global-local loss";
     // scores[i, j * L + l] = p_i . t_{j,l}  ->  view [i, j, l]; softmax over j (dim 1).
-    let scores = predicted
-        .f_matmul(
-            &local_targets
-                .f_reshape([b * l, k])
-                .ctx(ctx)?
-                .f_tr()
-                .ctx(ctx)?,
-        )
-        .and_then(|s| s.f_view([b, b, l]))
+    let scores = mixed::matmul(
+        predicted,
+        &local_targets
+            .f_reshape([b * l, k])
+            .ctx(ctx)?
+            .f_tr()
+            .ctx(ctx)?,
+    )
+    .and_then(|s| s.f_view([b, b, l]))
         .ctx(ctx)?;
     scores
         .f_log_softmax(1, Kind::Float)
@@ -120,7 +121,7 @@ pub fn local_local_infonce(
     let ctx = "computing the local-local loss";
     let scores = predicted_local
         .f_transpose(0, 1)
-        .and_then(|a| a.f_bmm(&local_targets.f_permute([1, 2, 0])?))
+        .and_then(|a| mixed::bmm(&a, &local_targets.f_permute([1, 2, 0])?))
         .ctx(ctx)?;
     info_nce_diagonal(&scores)
 }
@@ -230,7 +231,7 @@ pub fn logit_uniform_prior(
 ///
 /// `q: [B, n]` membership, `coords: [B, n, d]` chart coordinates `X`, `prior: [B, d]` the
 /// sample `Y` (see [`logit_uniform_prior`]), `c` the IMQ constant ([`imq_constant`]).
-/// Needs `B >= 2`.
+/// Needs `B >= 2`. Computed in fp32 whatever the kind of `coords`.
 pub fn mmd_manifold(
     q: &Tensor,
     coords: &Tensor,
@@ -264,7 +265,10 @@ pub fn mmd_manifold(
     }
     let ctx = "computing the MMD";
     let (bf, nf) = (b as f64, n as f64);
-    let x = coords.f_transpose(0, 1).ctx(ctx)?; // [n, B, d]
+    // In fp32 whatever the compute precision: the kernel's |a|^2 - 2ab + |b|^2 cancels.
+    let x = mixed::to_f32(coords)
+        .and_then(|x| x.f_transpose(0, 1))
+        .ctx(ctx)?; // [n, B, d]
     let qt = q.f_tr().ctx(ctx)?; // [n, B]
     let y = prior.f_unsqueeze(0).ctx(ctx)?; // [1, B, d]
     let off_diag = Tensor::f_eye(b, (Kind::Float, q.device()))

@@ -3,18 +3,22 @@
 //! are stable: `encoder.conv1..conv4.{weight,bias}`, `atlas.coords.{weight,bias}`,
 //! `atlas.membership.{weight,bias}` (the last only with more than one head).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use tch::nn;
 use tch::{Kind, Tensor};
 
 use crate::error::{ModelError, TorchContext};
 use crate::init::orthogonal;
+use crate::mixed::{self, compute_kind, Precision};
 pub use crate::init::WeightInit;
 use crate::spec::{EncoderSpec, Geometry, LOCAL_DEPTH, TRUNK_CHANNELS};
 
 /// Orthogonal init gain of every encoder layer: `calculate_gain('relu') = sqrt(2)`.
 pub const ORTHO_GAIN: f64 = std::f64::consts::SQRT_2;
 
-/// Output of the conv trunk for a batch of frames.
+/// Output of the conv trunk for a batch of frames, in the trunk's compute kind (fp32, or bf16
+/// under [`Precision::Bf16`]).
 #[derive(Debug)]
 pub struct TrunkOutput {
     /// conv3's ReLU output as `[B, L, 128]` with `L = H3 * W3` locations in row-major
@@ -43,6 +47,8 @@ pub struct Backbone {
     conv4: ConvLayer,
     geometry: Geometry,
     channels: usize,
+    /// Compute in bf16 ([`Precision::Bf16`]); atomic so that a shared encoder can be switched.
+    bf16: AtomicBool,
 }
 
 /// A conv layer's parameters (weight `[out, in, k, k]`, bias `[out]`).
@@ -92,7 +98,24 @@ impl Backbone {
             conv4: conv(p / "conv4", LOCAL_DEPTH, TRUNK_CHANNELS, 3, 1, init)?,
             geometry,
             channels: spec.frame.channels,
+            bf16: AtomicBool::new(false),
         })
+    }
+
+    /// The precision of [`Backbone::forward`]: its convolutions, and (through the kind of its
+    /// output) every product downstream of it.
+    pub fn set_precision(&self, precision: Precision) {
+        self.bf16
+            .store(precision == Precision::Bf16, Ordering::Relaxed);
+    }
+
+    /// The precision set by [`Backbone::set_precision`] (fp32 unless set).
+    pub fn precision(&self) -> Precision {
+        if self.bf16.load(Ordering::Relaxed) {
+            Precision::Bf16
+        } else {
+            Precision::Fp32
+        }
     }
 
     /// Runs the trunk on u8 frames `[B, H, W, C]` that are already on the trunk's device.
@@ -101,22 +124,32 @@ impl Backbone {
     /// reference's `x / 255` is folded into conv1's weight (`conv(x, W/255) = conv(x/255, W)`),
     /// which saves a full pass over the batch; the NHWC layout of the frames is kept
     /// (a channels-last view), so no transposing copy is made either.
+    ///
+    /// Under [`Precision::Bf16`] the frames become bf16 (exact: bytes are small integers)
+    /// and each conv runs in bf16 on a bf16 copy of its fp32 weights.
     pub fn forward(&self, frames: &Tensor) -> Result<TrunkOutput, ModelError> {
         let ctx = "running the conv trunk";
+        let kind = compute_kind(self.precision());
         let b = frames.size().first().copied().unwrap_or(0);
         let x = frames
-            .f_to_kind(Kind::Float)
+            .f_to_kind(kind)
             .ctx(ctx)?
             .f_permute([0, 3, 1, 2])
             .ctx(ctx)?;
-        let w1 = self.conv1.ws.f_mul_scalar(1.0 / 255.0).ctx(ctx)?;
+        let w1 = self
+            .conv1
+            .ws
+            .f_mul_scalar(1.0 / 255.0)
+            .and_then(|w| mixed::as_kind(&w, kind))
+            .ctx(ctx)?;
+        let b1 = mixed::as_kind(&self.conv1.bs, kind).ctx(ctx)?;
         let h = x
-            .f_conv2d(&w1, Some(&self.conv1.bs), [4, 4], [0, 0], [1, 1], 1)
+            .f_conv2d(&w1, Some(&b1), [4, 4], [0, 0], [1, 1], 1)
             .and_then(|mut y| y.f_relu_())
             .ctx(ctx)?;
-        let h = Self::apply(&self.conv2, &h).ctx(ctx)?;
-        let f5 = Self::apply(&self.conv3, &h).ctx(ctx)?;
-        let h = Self::apply(&self.conv4, &f5).ctx(ctx)?;
+        let h = Self::apply(&self.conv2, &h, kind).ctx(ctx)?;
+        let f5 = Self::apply(&self.conv3, &h, kind).ctx(ctx)?;
+        let h = Self::apply(&self.conv4, &f5, kind).ctx(ctx)?;
         let local = f5
             .f_permute([0, 2, 3, 1])
             .ctx(ctx)?
@@ -128,8 +161,9 @@ impl Backbone {
 
     /// Conv + ReLU; the ReLU is in place (conv's backward does not need its output), which
     /// saves one activation-sized allocation and pass per layer.
-    fn apply(c: &ConvLayer, x: &Tensor) -> Result<Tensor, tch::TchError> {
-        let mut y = x.f_conv2d(&c.ws, Some(&c.bs), [c.stride, c.stride], [0, 0], [1, 1], 1)?;
+    fn apply(c: &ConvLayer, x: &Tensor, kind: Kind) -> Result<Tensor, tch::TchError> {
+        let (w, b) = (mixed::as_kind(&c.ws, kind)?, mixed::as_kind(&c.bs, kind)?);
+        let mut y = x.f_conv2d(&w, Some(&b), [c.stride, c.stride], [0, 0], [1, 1], 1)?;
         y.f_relu_()
     }
 
@@ -206,20 +240,19 @@ impl Atlas {
         })
     }
 
-    /// Chart coordinates `[B, n, d]` of flattened trunk features `[B, F]`.
+    /// Chart coordinates `[B, n, d]` of flattened trunk features `[B, F]`, in `flat`'s kind.
     pub fn coords(&self, flat: &Tensor) -> Result<Tensor, ModelError> {
         let b = flat.size().first().copied().unwrap_or(0);
-        flat.f_linear(&self.coords_w, Some(&self.coords_b))
+        mixed::linear(flat, &self.coords_w, Some(&self.coords_b))
             .and_then(|c| c.f_view([b, self.heads as i64, self.units as i64]))
             .ctx("computing chart coordinates")
     }
 
-    /// Soft membership `[B, n]` (softmax over heads); `None` with one head.
+    /// Soft membership `[B, n]` (softmax over heads, always fp32); `None` with one head.
     pub fn membership(&self, flat: &Tensor) -> Result<Option<Tensor>, ModelError> {
         match &self.membership {
             None => Ok(None),
-            Some(lin) => flat
-                .f_linear(&lin.ws, lin.bs.as_ref())
+            Some(lin) => mixed::linear(flat, &lin.ws, lin.bs.as_ref())
                 .and_then(|l| l.f_softmax(-1, Kind::Float))
                 .map(Some)
                 .ctx("computing chart membership"),
@@ -271,7 +304,7 @@ pub fn training_output(
     match (target, membership) {
         (GlobalTarget::Weighted, Some(q)) => q
             .f_unsqueeze(1)
-            .and_then(|q| q.f_bmm(coords))
+            .and_then(|q| mixed::bmm(&q, coords))
             .and_then(|o| o.f_squeeze_dim(1))
             .ctx(ctx),
         _ => coords.f_mean_dim(1, false, Kind::Float).ctx(ctx),
@@ -347,12 +380,23 @@ impl EncoderNet {
         &self.spec
     }
 
-    /// Inference features `[B, d]` (Eq. 2) of u8 frames `[B, H, W, C]` on the net's device.
-    /// Call under `no_grad` when no gradient is wanted.
+    /// The precision of the trunk and everything downstream of it (fp32 unless set).
+    pub fn set_precision(&self, precision: Precision) {
+        self.backbone.set_precision(precision);
+    }
+
+    /// The precision set by [`EncoderNet::set_precision`].
+    pub fn precision(&self) -> Precision {
+        self.backbone.precision()
+    }
+
+    /// Inference features `[B, d]` (Eq. 2), always fp32, of u8 frames `[B, H, W, C]` on the
+    /// net's device. Call under `no_grad` when no gradient is wanted.
     pub fn features(&self, frames: &Tensor) -> Result<Tensor, ModelError> {
         let trunk = self.backbone.forward(frames)?;
         let out = self.atlas.forward(&trunk.flat)?;
         inference_output(&out.coords, out.membership.as_ref())
+            .and_then(|f| mixed::to_f32(&f).ctx("returning the features in fp32"))
     }
 }
 

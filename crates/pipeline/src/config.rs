@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use dimua_model::Method;
+use dimua_model::{Method, Precision};
 use dimua_probe::ProbeConfig;
 use dimua_train::TrainConfig;
 use serde::{Deserialize, Serialize};
@@ -44,6 +44,9 @@ pub struct TrainSection {
     /// bit-reproducible (streaming otherwise starts on the first batch of pairs, and the
     /// collectors' timing decides which episodes the first steps see).
     pub wait_for_collection: bool,
+    /// `fp32` (default) or `bf16`: bf16 convolutions and matrix products with fp32 master
+    /// weights, Adam state and reductions (docs/training.md, "Precision").
+    pub precision: Precision,
 }
 
 impl Default for TrainSection {
@@ -62,6 +65,7 @@ impl Default for TrainSection {
             val_steps: t.val_steps,
             last_weights: t.last_weights,
             wait_for_collection: t.wait_for_collection,
+            precision: t.precision,
         }
     }
 }

@@ -308,6 +308,7 @@ impl RunPlan {
             device: self.config.device.clone(),
             last_weights: t.last_weights,
             wait_for_collection: t.wait_for_collection,
+            precision: t.precision,
             game: Some(self.game.name.to_string()),
             ..TrainConfig::for_method(method)
         })

@@ -479,6 +479,10 @@ pub fn probe(
             dimua_probe::majority_baseline(&ytr, &yte, &specs)?
         }
         Some(encoder) => {
+            if let Some(why) = dimua_model::mixed::slow_bf16(config.precision, encoder.device()) {
+                tracing::warn!("{why}");
+            }
+            encoder.set_precision(config.precision);
             observer.stage("encoder features (once per probe frame)");
             let inputs = ProbeInputs::new(set, encoder, plan.standardize, plan.device, observer)?;
             let data = inputs.data();

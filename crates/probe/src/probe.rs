@@ -8,6 +8,7 @@
 //! (flag), every test frame scored once, seeded sampling and init.
 
 use dimua_core::early_stop::{EarlyStopping, HigherIsBetter};
+use dimua_core::precision::Precision;
 use dimua_optim::{Adam, GroupLrs, LearningRate};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -71,6 +72,9 @@ pub struct ProbeConfig {
     /// by `ProbeData::test_sampling` (a seeded stream of its own; episode-uniform sampling
     /// over-weights short episodes). Off: every test frame exactly once.
     pub test_resample: bool,
+    /// Precision of the encoder pass that makes the probe features (`fp32` or `bf16`; the
+    /// features are fp32 either way, and the probes themselves always train in fp32).
+    pub precision: Precision,
 }
 
 impl Default for ProbeConfig {
@@ -90,6 +94,7 @@ impl Default for ProbeConfig {
             eval_chunk: 2048,
             val_resample: false,
             test_resample: false,
+            precision: Precision::Fp32,
         }
     }
 }

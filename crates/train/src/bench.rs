@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use dimua_buffer::{FrameStore, SplitRule, StoreSpec};
 use dimua_core::seed::derive_seed;
-use dimua_model::{device_name, parse_device, EncoderSpec, FrameShape, Method};
+use dimua_model::{device_name, parse_device, EncoderSpec, FrameShape, Method, Precision};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -39,6 +39,8 @@ pub struct BenchConfig {
     pub pool_frames: usize,
     /// Seed.
     pub seed: u64,
+    /// Compute precision of the steps.
+    pub precision: Precision,
 }
 
 impl Default for BenchConfig {
@@ -55,6 +57,7 @@ impl Default for BenchConfig {
             threads: None,
             pool_frames: 1024,
             seed: 0,
+            precision: Precision::Fp32,
         }
     }
 }
@@ -76,6 +79,8 @@ pub struct BenchResult {
     pub steps: usize,
     /// Warm-up steps.
     pub warmup: usize,
+    /// Compute precision.
+    pub precision: Precision,
     /// Device used.
     pub device: String,
     /// libtorch intra-op threads during the run.
@@ -174,6 +179,7 @@ pub fn bench_train_steps(config: &BenchConfig) -> Result<BenchResult, TrainError
         dimua_model::WeightInit::Seeded(derive_seed(config.seed, 0, 0)),
         store.spec().label_bytes,
     )?;
+    learner.set_precision(config.precision, device);
     let mut source = BatchSource::new(store, config.frame, 2, device)?;
     let mut sampler = ChaCha8Rng::seed_from_u64(rng.gen());
     let kind = config.method.batch();
@@ -221,6 +227,7 @@ pub fn bench_train_steps(config: &BenchConfig) -> Result<BenchResult, TrainError
         batch_size: config.batch_size,
         steps: config.steps,
         warmup: config.warmup,
+        precision: config.precision,
         device: device_name(device),
         threads: tch::get_num_threads() as usize,
         elapsed_s: elapsed,

@@ -1,7 +1,7 @@
 //! [`TrainConfig`]: every knob of a pretraining run, with the reference's defaults
 //! (PROTOCOL.md sections 4, 5, 7), and its validation.
 
-use dimua_model::{EncoderSpec, FrameShape, Method};
+use dimua_model::{EncoderSpec, FrameShape, Method, Precision};
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
@@ -58,6 +58,9 @@ pub struct TrainConfig {
     /// bit-reproducible. Off: training starts as soon as one batch of pairs exists, and which
     /// episodes the first steps see depends on the collectors' timing.
     pub wait_for_collection: bool,
+    /// Compute precision of the training steps: `fp32` (default) or `bf16` (bf16
+    /// convolutions and matrix products; fp32 master weights, Adam state and reductions).
+    pub precision: Precision,
 }
 
 impl Default for TrainConfig {
@@ -92,6 +95,7 @@ impl TrainConfig {
             last_weights: false,
             game: None,
             wait_for_collection: false,
+            precision: Precision::Fp32,
         }
     }
 

@@ -23,7 +23,7 @@ use dimua_model::encoder::{export_encoder_tensors, write_safetensors_atomic, ENC
 use dimua_model::losses::{membership_entropy, tau_at};
 use dimua_model::{
     device_name, parse_device, Batch, BatchKind, EncoderMeta, EncoderSpec, FrameShape, LossInputs,
-    Method, Objective, WeightInit,
+    Method, Objective, Precision, WeightInit,
 };
 use dimua_optim::Adam;
 use rand::SeedableRng;
@@ -188,15 +188,18 @@ fn initial_learner(
     config: &TrainConfig,
     label_bytes: usize,
 ) -> Result<Learner, TrainError> {
-    Learner::new(
+    let device = parse_device(&config.device)?;
+    let learner = Learner::new(
         spec,
         config.method,
-        parse_device(&config.device)?,
+        device,
         config.lr,
         config.adam_eps,
         WeightInit::Seeded(mix(config.seed, 0, 0)),
         label_bytes,
-    )
+    )?;
+    learner.set_precision(config.precision, device);
+    Ok(learner)
 }
 
 const STREAM_TRAIN: u64 = 1;
@@ -248,6 +251,15 @@ impl Learner {
             adam,
             model_heads: method.exported_heads(),
         })
+    }
+
+    /// The compute precision of the steps (fp32 unless set); warns once when bf16 on this
+    /// CPU is emulated.
+    pub fn set_precision(&self, precision: Precision, device: Device) {
+        if let Some(why) = dimua_model::mixed::slow_bf16(precision, device) {
+            tracing::warn!("{why}");
+        }
+        self.model.net().set_precision(precision);
     }
 
     /// Loss, backward (gradients via autograd, not accumulated into `.grad`), Adam.
@@ -464,6 +476,7 @@ impl Trainer {
             WeightInit::Zeros,
             store.spec().label_bytes,
         )?;
+        learner.set_precision(config.precision, device);
         let get = |key: String| {
             tensors
                 .get(&key)

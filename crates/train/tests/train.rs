@@ -131,6 +131,30 @@ fn every_method_trains_and_val_loss_falls() {
     }
 }
 
+/// bf16 steps (bf16 convolutions and products, fp32 master weights and Adam) learn: the
+/// validation loss falls as in fp32, and the exported encoder is fp32.
+#[test]
+fn bf16_training_lowers_the_val_loss_and_exports_fp32_weights() {
+    tch::set_num_threads(1);
+    let store = closed_store();
+    for method in [Method::StDim, Method::DimUa] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(method);
+        cfg.precision = dimua_model::Precision::Bf16;
+        let report = train(store.clone(), SHAPE, &cfg, dir.path(), &mut quiet).unwrap();
+        assert_eq!(report.global_step, 48);
+        let h = history(dir.path());
+        let first = h[0]["loss/val_total"].as_f64().unwrap();
+        let last = h[3]["loss/val_total"].as_f64().unwrap();
+        eprintln!("{method} bf16: val loss {first:.4} -> {last:.4}");
+        assert!(last < first, "{method} bf16: val loss {first} -> {last}");
+        let enc = Encoder::load(dir.path()).unwrap();
+        for (name, t) in enc.var_store().variables() {
+            assert_eq!(t.kind(), tch::Kind::Float, "{name}");
+        }
+    }
+}
+
 #[test]
 fn random_cnn_saves_the_initialised_encoder() {
     let store = closed_store();

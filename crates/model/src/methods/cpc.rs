@@ -14,6 +14,7 @@ use crate::error::{ModelError, TorchContext};
 use crate::init::{default_linear, uniform, WeightInit};
 use crate::method::{Batch, BatchKind, LossInputs, Losses, MethodDef, Objective};
 use crate::methods::{check_frames, one_head};
+use crate::mixed;
 use crate::net::EncoderNet;
 use crate::spec::EncoderSpec;
 
@@ -69,6 +70,9 @@ impl Objective for CpcObjective {
             .atlas
             .coords(&trunk.flat)?
             .f_view([t, b, d])
+            // The recurrent context and the scores in fp32 (the trunk and atlas, where the
+            // arithmetic is, ran in the compute precision).
+            .and_then(|z| mixed::to_f32(&z))
             .ctx(ctx)?;
         let h0 = Tensor::f_zeros(
             [CONTEXT_LAYERS as i64, b, CONTEXT_UNITS as i64],

@@ -11,6 +11,7 @@ use crate::error::{ModelError, TorchContext};
 use crate::init::{default_linear, WeightInit};
 use crate::method::{Batch, BatchKind, LossInputs, Losses, MethodDef, Objective};
 use crate::methods::{check_frames, one_head};
+use crate::mixed;
 use crate::net::EncoderNet;
 use crate::spec::EncoderSpec;
 
@@ -46,11 +47,13 @@ impl Objective for PixelPredObjective {
             .atlas
             .coords(&self.net.backbone.forward(&now)?.flat)?
             .f_view([b, spec.units as i64])
-            .and_then(|c| c.f_linear(&self.fc.ws, self.fc.bs.as_ref()))
+            .and_then(|c| mixed::linear(&c, &self.fc.ws, self.fc.bs.as_ref()))
             .ctx(ctx)?;
         let predicted = self.decoder.forward(&code)?;
-        let mse = predicted
-            .f_sub(&pixel_target(&next)?)
+        // The decoder in the trunk's precision, the error in fp32.
+        let target = pixel_target(&next)?;
+        let mse = mixed::to_f32(&predicted)
+            .and_then(|p| p.f_sub(&target))
             .and_then(|d| d.f_square())
             .and_then(|d| d.f_mean(Kind::Float))
             .ctx(ctx)?;

@@ -13,6 +13,7 @@ use crate::losses::{
     mmd_manifold,
 };
 use crate::method::{Batch, BatchKind, LossInputs, Losses, MethodDef, Objective};
+use crate::mixed;
 use crate::net::{training_output, EncoderNet, GlobalTarget};
 use crate::spec::{EncoderSpec, LOCAL_DEPTH};
 
@@ -261,9 +262,9 @@ impl Objective for SpatioTemporal {
 
         let c1 = &self.heads.classifier1;
         let c2 = &self.heads.classifier2;
-        let pred1 = global.f_linear(&c1.ws, c1.bs.as_ref()).ctx(ctx)?;
+        let pred1 = mixed::linear(&global, &c1.ws, c1.bs.as_ref()).ctx(ctx)?;
         let global_local = global_local_infonce(&pred1, &target_local)?;
-        let pred2 = anchor_local.f_linear(&c2.ws, c2.bs.as_ref()).ctx(ctx)?;
+        let pred2 = mixed::linear(&anchor_local, &c2.ws, c2.bs.as_ref()).ctx(ctx)?;
         let local_local = local_local_infonce(&pred2, &target_local)?;
         let mut total = global_local.f_add(&local_local).ctx(ctx)?;
 

@@ -11,6 +11,7 @@ use crate::error::{ModelError, TorchContext};
 use crate::init::{default_linear, WeightInit};
 use crate::method::{Batch, BatchKind, LossInputs, Losses, MethodDef, Objective};
 use crate::methods::{check_frames, one_head};
+use crate::mixed;
 use crate::net::EncoderNet;
 use crate::spec::EncoderSpec;
 
@@ -64,8 +65,9 @@ impl Objective for SupervisedObjective {
             .ctx(ctx)?;
         // [B, K * 256] -> [B * K, 256] against [B * K] targets: the mean over rows is the mean
         // over labels of each label's mean cross-entropy.
-        let logits = features
-            .f_linear(&self.heads.ws, self.heads.bs.as_ref())
+        // The heads in the compute precision, the cross-entropy in fp32.
+        let logits = mixed::linear(&features, &self.heads.ws, self.heads.bs.as_ref())
+            .and_then(|l| mixed::to_f32(&l))
             .and_then(|l| l.f_view([b * k, CLASSES as i64]))
             .ctx(ctx)?;
         let target = labels

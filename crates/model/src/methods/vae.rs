@@ -12,6 +12,7 @@ use crate::error::{ModelError, TorchContext};
 use crate::init::{default_linear, derive_seed, seeded_normal, WeightInit};
 use crate::method::{Batch, BatchKind, LossInputs, Losses, MethodDef, Objective};
 use crate::methods::{check_frames, one_head};
+use crate::mixed;
 use crate::net::EncoderNet;
 use crate::spec::EncoderSpec;
 
@@ -47,10 +48,11 @@ impl Objective for VaeObjective {
             .atlas
             .coords(&trunk.flat)?
             .f_view([b, spec.units as i64])
+            .and_then(|m| mixed::to_f32(&m))
             .ctx(ctx)?;
-        let logvar = trunk
-            .flat
-            .f_linear(&self.logvar.ws, self.logvar.bs.as_ref())
+        // The posterior and the KL in fp32; the decoder runs in the trunk's precision.
+        let logvar = mixed::linear(&trunk.flat, &self.logvar.ws, self.logvar.bs.as_ref())
+            .and_then(|l| mixed::to_f32(&l))
             .ctx(ctx)?;
         let z = if inputs.training {
             let eps = seeded_normal(
@@ -63,10 +65,12 @@ impl Objective for VaeObjective {
         } else {
             mu.shallow_clone()
         };
-        let x_hat = self.decoder.forward(&z)?;
+        let x_hat = self
+            .decoder
+            .forward(&mixed::as_kind(&z, trunk.flat.kind()).ctx(ctx)?)?;
         let x = pixel_target(batch.frames)?;
-        let reconstruction = x_hat
-            .f_sub(&x)
+        let reconstruction = mixed::to_f32(&x_hat)
+            .and_then(|x_hat| x_hat.f_sub(&x))
             .and_then(|d| d.f_square())
             .and_then(|d| d.f_sum(Kind::Float))
             .ctx(ctx)?;
