@@ -1323,3 +1323,59 @@ fn a_tiny_figure_sweep_produces_the_figures() {
         );
     }
 }
+
+/// `--precision bf16` runs pretraining and the probe features in bf16 end to end, records it
+/// in the run's config, and an unknown precision is refused before anything is written.
+#[test]
+fn a_bf16_run_completes_records_its_precision_and_bad_precisions_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bf16");
+    ok(dimua()
+        .args(["run", "--config"])
+        .arg(root().join("configs/tiny/pong-dim-ua.toml"))
+        .args(["--precision", "bf16", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap());
+    check_probe_json(&dir);
+    let config: toml::Table = std::fs::read_to_string(dir.join("config.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(config["train"]["precision"].as_str(), Some("bf16"));
+    assert_eq!(config["probe"]["precision"].as_str(), Some("bf16"));
+    let encoder = dimua_model::Encoder::load(&dir).unwrap();
+    for (name, t) in encoder.var_store().variables() {
+        assert_eq!(
+            t.kind(),
+            tch::Kind::Float,
+            "{name}: exported weights stay fp32"
+        );
+    }
+
+    let bad = tmp.path().join("fp16");
+    let err = fails(
+        dimua()
+            .args(["run", "--config"])
+            .arg(root().join("configs/tiny/pong-dim-ua.toml"))
+            .args(["--precision", "fp16", "--out"])
+            .arg(&bad)
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("fp16") && err.contains("bf16"), "{err}");
+    assert!(!bad.exists());
+    let cfg = tmp.path().join("bad.toml");
+    std::fs::write(&cfg, "[train]\nprecision = \"half\"\n").unwrap();
+    let err = fails(
+        dimua()
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .arg("--out")
+            .arg(&bad)
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("precision") && err.contains("half"), "{err}");
+    assert!(!bad.exists());
+}

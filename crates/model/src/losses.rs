@@ -89,7 +89,7 @@ pub fn global_local_infonce(
             .ctx(ctx)?,
     )
     .and_then(|s| s.f_view([b, b, l]))
-        .ctx(ctx)?;
+    .ctx(ctx)?;
     scores
         .f_log_softmax(1, Kind::Float)
         .and_then(|ls| ls.f_diagonal(0, 0, 1)) // [L, B]: entries [i, i, l]

@@ -17,19 +17,49 @@ pub fn compute_kind(precision: Precision) -> Kind {
     }
 }
 
-/// Why bf16 on `device` will be slow, if it will: a CPU without bf16 instructions, where
-/// libtorch emulates bf16 arithmetic (slower than fp32; the results are still right).
-/// `None` for fp32, for CUDA, and where the CPU has them (or cannot be inspected).
+/// Why bf16 on `device` will be slow, if it will, for a warning (the run goes on in bf16):
+/// a CPU without bf16 instructions, where libtorch emulates bf16, or a CPU whose bf16
+/// products measure no faster than fp32 ones ([`cpu_bf16_speedup`]; some CPUs have the
+/// instructions but not the throughput). `None` for fp32, for CUDA, and where bf16 is faster.
 pub fn slow_bf16(precision: Precision, device: tch::Device) -> Option<String> {
     if precision != Precision::Bf16 || device != tch::Device::Cpu {
         return None;
     }
-    (cpu_has_bf16() == Some(false)).then(|| {
-        "bf16 requested on a CPU without bf16 instructions (no avx512_bf16, amx_bf16 or \
-         aarch64 bf16 in /proc/cpuinfo): libtorch emulates it, which is slower than fp32; \
-         the run goes on in bf16 (use --precision fp32 for speed)"
-            .to_string()
+    if cpu_has_bf16() == Some(false) {
+        return Some(
+            "bf16 requested on a CPU without bf16 instructions (no avx512_bf16, amx_bf16 or \
+             aarch64 bf16 in /proc/cpuinfo): libtorch emulates it, which is slower than fp32; \
+             going on in bf16 (--precision fp32 is faster here)"
+                .to_string(),
+        );
+    }
+    let speedup = cpu_bf16_speedup()?;
+    (speedup < 1.0).then(|| {
+        format!(
+            "bf16 requested, but on this CPU a bf16 matrix product runs at {speedup:.2}x the \
+             speed of fp32 (measured just now): bf16 will be slower than fp32 here; going on \
+             in bf16 (--precision fp32 is faster here)"
+        )
     })
+}
+
+/// fp32 time over bf16 time of a conv-sized matrix product (`[512, 2048] x [2048, 1024]`) on
+/// the CPU with libtorch's current threads: best of three each, alternating, about 0.1 s in
+/// all. Above 1: bf16 is faster. `None` if libtorch fails.
+pub fn cpu_bf16_speedup() -> Option<f64> {
+    let time = |kind: Kind| -> Option<f64> {
+        let a = Tensor::f_ones([512, 2048], (kind, tch::Device::Cpu)).ok()?;
+        let b = Tensor::f_ones([2048, 1024], (kind, tch::Device::Cpu)).ok()?;
+        let start = std::time::Instant::now();
+        let _ = a.f_matmul(&b).ok()?;
+        Some(start.elapsed().as_secs_f64())
+    };
+    let (mut fp32, mut bf16) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..3 {
+        fp32 = fp32.min(time(Kind::Float)?);
+        bf16 = bf16.min(time(Kind::BFloat16)?);
+    }
+    (bf16 > 0.0).then(|| fp32 / bf16)
 }
 
 /// `t` as `kind`; the same tensor (no copy, no new graph node) when it already is.
@@ -109,7 +139,10 @@ mod tests {
         for r in 0..2 {
             assert!(g.get(r).allclose(&expected, 1e-2, 1e-2, false));
         }
-        assert_eq!(matmul(&to_f32(&x).unwrap(), &x.tr()).unwrap().kind(), Kind::BFloat16);
+        assert_eq!(
+            matmul(&to_f32(&x).unwrap(), &x.tr()).unwrap().kind(),
+            Kind::BFloat16
+        );
         assert_eq!(compute_kind(Precision::Bf16), Kind::BFloat16);
         assert_eq!(compute_kind(Precision::Fp32), Kind::Float);
     }

@@ -10,8 +10,8 @@ use tch::{Kind, Tensor};
 
 use crate::error::{ModelError, TorchContext};
 use crate::init::orthogonal;
-use crate::mixed::{self, compute_kind, Precision};
 pub use crate::init::WeightInit;
+use crate::mixed::{self, compute_kind, Precision};
 use crate::spec::{EncoderSpec, Geometry, LOCAL_DEPTH, TRUNK_CHANNELS};
 
 /// Orthogonal init gain of every encoder layer: `calculate_gain('relu') = sqrt(2)`.

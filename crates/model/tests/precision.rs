@@ -97,14 +97,21 @@ fn bf16_losses_are_within_tolerance_of_fp32_for_every_method() {
         let x = frames(rows, SHAPE);
         let samples = (rows / method.batch().frames_per_sample() as i64) as usize;
         let y = (name == "supervised").then_some(&labels);
-        assert_eq!(model.net().precision(), Precision::Fp32, "fp32 is the default");
+        assert_eq!(
+            model.net().precision(),
+            Precision::Fp32,
+            "fp32 is the default"
+        );
         let fp32 = losses(model.as_ref(), &x, samples, y);
         model.net().set_precision(Precision::Bf16);
         let bf16 = losses(model.as_ref(), &x, samples, y);
         for ((term, a), (_, b)) in fp32.iter().zip(&bf16) {
             let diff = (a - b).abs();
             let allowed = REL_TOL * a.abs() + ABS_TOL;
-            println!("{name:>10} {term:>14}: fp32 {a:.6} bf16 {b:.6} (rel {:.2e})", diff / a.abs().max(1e-12));
+            println!(
+                "{name:>10} {term:>14}: fp32 {a:.6} bf16 {b:.6} (rel {:.2e})",
+                diff / a.abs().max(1e-12)
+            );
             assert!(b.is_finite(), "{name} {term}: bf16 {b}");
             assert!(diff <= allowed, "{name} {term}: fp32 {a} vs bf16 {b}");
             if a.abs() > 0.1 {
@@ -113,7 +120,10 @@ fn bf16_losses_are_within_tolerance_of_fp32_for_every_method() {
         }
         model.net().set_precision(Precision::Fp32);
         let again = losses(model.as_ref(), &x, samples, y);
-        assert_eq!(fp32, again, "{name}: back in fp32 the numbers are bit-identical");
+        assert_eq!(
+            fp32, again,
+            "{name}: back in fp32 the numbers are bit-identical"
+        );
     }
     println!("worst relative difference of a term above 0.1: {worst:.2e}");
     assert!(worst > 0.0, "bf16 changed nothing: it did not run in bf16");
@@ -124,7 +134,9 @@ fn a_bf16_backward_gives_fp32_gradients_close_to_the_fp32_ones() {
     let method = Method::DimUa;
     let spec = EncoderSpec::new(SHAPE, 4, 16).unwrap();
     let vs = nn::VarStore::new(Device::Cpu);
-    let model = method.build(&vs.root(), &spec, WeightInit::Seeded(5)).unwrap();
+    let model = method
+        .build(&vs.root(), &spec, WeightInit::Seeded(5))
+        .unwrap();
     let x = frames(16, SHAPE);
     let grads = |p: Precision| {
         model.net().set_precision(p);
@@ -147,7 +159,11 @@ fn a_bf16_backward_gives_fp32_gradients_close_to_the_fp32_ones() {
     let g32 = grads(Precision::Fp32);
     let g16 = grads(Precision::Bf16);
     for ((name, a), (_, b)) in g32.iter().zip(&g16) {
-        assert_eq!(b.kind(), Kind::Float, "{name}: the master weight's gradient is fp32");
+        assert_eq!(
+            b.kind(),
+            Kind::Float,
+            "{name}: the master weight's gradient is fp32"
+        );
         let cos = (a * b).sum(Kind::Double).double_value(&[])
             / (a.norm().double_value(&[]) * b.norm().double_value(&[])).max(1e-30);
         println!("{name}: cosine(fp32 grad, bf16 grad) = {cos:.5}");
