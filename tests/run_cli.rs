@@ -1243,6 +1243,11 @@ fn the_atariari_baselines_run_end_to_end_and_report_in_the_papers_order() {
         at("pixel-pred") < at("vae") && at("vae") < at("cpc"),
         "{header}"
     );
+    // supervised's own heads get their own column, right after the probes on its features.
+    assert!(
+        at("cpc") < at("supervised (1x") && at("supervised (1x") < at("supervised (own heads)"),
+        "{header}"
+    );
 
     // The paper configs run under the reference protocol: dry-run validates every run.
     for config in [

@@ -28,6 +28,9 @@ pub struct FoundRun {
     pub config: RunConfig,
     /// Its probe result.
     pub result: ProbeResult,
+    /// A supervised run's own label heads scored on the same test frames (`"own_heads"` in
+    /// `probe.json`): AtariARI's "supervised" numbers.
+    pub own_heads: Option<ProbeResult>,
 }
 
 fn find(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
@@ -91,10 +94,18 @@ pub fn load_runs(dirs: &[PathBuf]) -> anyhow::Result<Vec<FoundRun>> {
                     }
                 }
             }
+            let own_heads = serde_json::from_str::<serde_json::Value>(&text)?
+                .get("own_heads")
+                .map(|v| serde_json::from_value::<ProbeResult>(v.clone()))
+                .transpose()
+                .with_context(|| {
+                    format!("{}: \"own_heads\" is not a probe result", dir.display())
+                })?;
             Ok(FoundRun {
                 dir: dir.clone(),
                 config,
                 result,
+                own_heads,
             })
         })();
         match run {
@@ -247,6 +258,21 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
                 units: layout(&r.config).map(|(h, u)| format!("{h}x{u}")),
                 result: r.result.clone(),
             }
+        })
+        .collect();
+    // A supervised run's own heads: a column of their own, right after the probes on its
+    // features (the layout is already in `supervised`'s heading).
+    let records: Vec<RunRecord> = records
+        .into_iter()
+        .zip(&runs)
+        .flat_map(|(record, run)| {
+            let heads = run.own_heads.as_ref().map(|h| RunRecord {
+                method: dimua_probe::report::OWN_HEADS_COLUMN.to_string(),
+                units: None,
+                result: h.clone(),
+                ..record.clone()
+            });
+            std::iter::once(record).chain(heads)
         })
         .collect();
     let tables = dimua_probe::aggregate_runs(&records)?;

@@ -124,6 +124,10 @@ impl RunTables {
     }
 }
 
+/// The method name under which `dimua report` lists a supervised run's own label heads (their
+/// column follows `supervised`, whose column holds the probes on its frozen features).
+pub const OWN_HEADS_COLUMN: &str = "supervised (own heads)";
+
 fn column_of(r: &RunRecord) -> String {
     match &r.units {
         Some(u) if !u.is_empty() => format!("{} ({})", r.method, u),
@@ -141,8 +145,9 @@ fn push_unique(v: &mut Vec<String>, s: String) {
 /// `HxU` layout; a column without one sorts first within its method.
 fn column_key(r: &RunRecord) -> (usize, u64) {
     // AtariARI's baselines, then the paper's Table 1 (VAE, CPC, ST-DIM, ST-DIM*, DIM-UA) with
-    // the ablations of its Figure 5 before DIM-UA, then the supervised upper bound.
-    const ORDER: [&str; 10] = [
+    // the ablations of its Figure 5 before DIM-UA, then the supervised upper bound: the probes
+    // on its features, then its own heads (`dimua report`'s extra column).
+    const ORDER: [&str; 11] = [
         "majority",
         "random-cnn",
         "pixel-pred",
@@ -153,6 +158,7 @@ fn column_key(r: &RunRecord) -> (usize, u64) {
         "plus-mmd",
         "dim-ua",
         "supervised",
+        OWN_HEADS_COLUMN,
     ];
     let rank = ORDER
         .iter()
