@@ -212,8 +212,17 @@ impl RunConfig {
     /// Parses TOML, naming any unknown key and the valid ones. The protocol's switches
     /// apply where the text does not set them.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
+        // The message names the value; the line it came from names the key.
         let invalid = |e: toml::de::Error| {
-            PipelineError::Invalid(format!("invalid config {origin}: {}", e.message()))
+            let at = e
+                .span()
+                .map(|span| {
+                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    let source = text.lines().nth(line - 1).unwrap_or("").trim();
+                    format!(", line {line} `{source}`")
+                })
+                .unwrap_or_default();
+            PipelineError::Invalid(format!("invalid config {origin}{at}: {}", e.message()))
         };
         let raw: toml::Table = toml::from_str(text).map_err(invalid)?;
         let mut config: RunConfig = toml::from_str(text).map_err(invalid)?;
@@ -298,6 +307,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("lr2") && err.contains("tau"), "{err}");
+    }
+
+    /// A bad value's error names the line (and so the key) it came from, not only the value:
+    /// `unknown variant `half`` alone does not say which setting is wrong.
+    #[test]
+    fn a_bad_value_is_named_with_its_line_and_key() {
+        let err =
+            RunConfig::from_toml("game = \"pong\"\n[train]\nprecision = \"half\"\n", "x.toml")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains("line 3") && err.contains("precision = \"half\"") && err.contains("bf16"),
+            "{err}"
+        );
+        let c = RunConfig::from_toml(
+            "[train]\nprecision = \"bf16\"\n[probe]\nprecision = \"bf16\"\n",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(c.train.precision, Precision::Bf16);
+        assert_eq!(c.probe.precision, Precision::Bf16);
+        assert_eq!(RunConfig::default().train.precision, Precision::Fp32);
     }
 
     #[test]
