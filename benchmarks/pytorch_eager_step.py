@@ -118,13 +118,14 @@ def mmd_manifold(q, coords, c, prior=None):
     return ret
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--method", default="dim-ua", choices=["st-dim", "dim-ua", "minus-ua", "plus-mmd"])
+def step_arguments(description, methods, warmup):
+    """The command line both PyTorch step benchmarks share (shapes, steps, threads, seed)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--method", default="dim-ua", choices=methods)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--units", type=int, default=512)
     ap.add_argument("--steps", type=int, default=20, help="timed steps K")
-    ap.add_argument("--warmup", type=int, default=3, help="untimed warm-up steps")
+    ap.add_argument("--warmup", type=int, default=warmup, help="untimed warm-up steps")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = keep)")
     ap.add_argument("--height", type=int, default=210)
@@ -133,14 +134,23 @@ def main():
     ap.add_argument("--pool", type=int, default=1024, help="random frames to sample batches from")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
-    args = ap.parse_args()
+    return ap
 
+
+def apply_step_arguments(args):
+    """ST-DIM has one head; threads and seed as asked. Returns the torch device."""
     if args.method == "st-dim":
         args.heads = 1
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    device = torch.device(args.device)
+    return torch.device(args.device)
+
+
+def main():
+    ap = step_arguments(__doc__.splitlines()[0], ["st-dim", "dim-ua", "minus-ua", "plus-mmd"], 3)
+    args = ap.parse_args()
+    device = apply_step_arguments(args)
 
     encoder = AtlasEncoder(
         args.channels, args.heads, args.units, args.height, args.width, dilated=args.method == "dim-ua"

@@ -23,7 +23,6 @@ same keys as `dimua bench train` (steps_per_s, pairs_per_s, last_loss).
         --units 512 --precision bf16 --compile --steps 20 --warmup 5 --threads 2
 """
 
-import argparse
 import json
 import math
 import platform
@@ -32,6 +31,8 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from pytorch_eager_step import apply_step_arguments, step_arguments
 
 
 def orthogonal_relu(module):
@@ -94,29 +95,11 @@ class FusedAtlasModel(nn.Module):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--method", default="dim-ua", choices=["st-dim", "dim-ua", "minus-ua"])
-    ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--units", type=int, default=512)
+    ap = step_arguments(__doc__.splitlines()[0], ["st-dim", "dim-ua", "minus-ua"], 5)
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     ap.add_argument("--compile", action="store_true", help="torch.compile the forward + loss")
-    ap.add_argument("--steps", type=int, default=20, help="timed steps")
-    ap.add_argument("--warmup", type=int, default=5, help="untimed warm-up steps (compilation)")
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = keep)")
-    ap.add_argument("--height", type=int, default=210)
-    ap.add_argument("--width", type=int, default=160)
-    ap.add_argument("--channels", type=int, default=1)
-    ap.add_argument("--pool", type=int, default=1024, help="random frames to sample batches from")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
-    if args.method == "st-dim":
-        args.heads = 1
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    device = torch.device(args.device)
+    device = apply_step_arguments(args)
 
     model = FusedAtlasModel(
         args.channels, args.heads, args.units, args.height, args.width, args.method == "dim-ua"
