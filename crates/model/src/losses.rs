@@ -80,16 +80,18 @@ pub fn global_local_infonce(
     let (b, l, k) = (t[0], t[1], t[2]);
     let ctx = "computing the global-local loss";
     // scores[i, j * L + l] = p_i . t_{j,l}  ->  view [i, j, l]; softmax over j (dim 1).
-    let scores = mixed::matmul(
-        predicted,
-        &local_targets
-            .f_reshape([b * l, k])
-            .ctx(ctx)?
-            .f_tr()
-            .ctx(ctx)?,
-    )
-    .and_then(|s| s.f_view([b, b, l]))
-    .ctx(ctx)?;
+    // The scores in fp32 whatever the compute precision: consecutive frames' scores differ by
+    // far less than bf16's resolution at their magnitude, and rounding them is noise.
+    let scores = mixed::to_f32(predicted)
+        .and_then(|p| {
+            p.f_matmul(
+                &mixed::to_f32(local_targets)?
+                    .f_reshape([b * l, k])?
+                    .f_tr()?,
+            )
+        })
+        .and_then(|s| s.f_view([b, b, l]))
+        .ctx(ctx)?;
     scores
         .f_log_softmax(1, Kind::Float)
         .and_then(|ls| ls.f_diagonal(0, 0, 1)) // [L, B]: entries [i, i, l]
@@ -119,9 +121,10 @@ pub fn local_local_infonce(
         ));
     }
     let ctx = "computing the local-local loss";
-    let scores = predicted_local
-        .f_transpose(0, 1)
-        .and_then(|a| mixed::bmm(&a, &local_targets.f_permute([1, 2, 0])?))
+    // In fp32, as the global-local scores.
+    let scores = mixed::to_f32(predicted_local)
+        .and_then(|p| p.f_transpose(0, 1))
+        .and_then(|a| a.f_bmm(&mixed::to_f32(local_targets)?.f_permute([1, 2, 0])?))
         .ctx(ctx)?;
     info_nce_diagonal(&scores)
 }

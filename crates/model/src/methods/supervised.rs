@@ -65,9 +65,9 @@ impl Objective for SupervisedObjective {
             .ctx(ctx)?;
         // [B, K * 256] -> [B * K, 256] against [B * K] targets: the mean over rows is the mean
         // over labels of each label's mean cross-entropy.
-        // The heads in the compute precision, the cross-entropy in fp32.
-        let logits = mixed::linear(&features, &self.heads.ws, self.heads.bs.as_ref())
-            .and_then(|l| mixed::to_f32(&l))
+        // The heads and the cross-entropy in fp32 (the logits' differences must survive).
+        let logits = mixed::to_f32(&features)
+            .and_then(|f| f.f_linear(&self.heads.ws, self.heads.bs.as_ref()))
             .and_then(|l| l.f_view([b * k, CLASSES as i64]))
             .ctx(ctx)?;
         let target = labels
