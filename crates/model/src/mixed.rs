@@ -45,8 +45,14 @@ pub fn slow_bf16(precision: Precision, device: tch::Device) -> Option<String> {
 
 /// fp32 time over bf16 time of a conv-sized matrix product (`[512, 2048] x [2048, 1024]`) on
 /// the CPU with libtorch's current threads: best of three each, alternating, about 0.1 s in
-/// all. Above 1: bf16 is faster. `None` if libtorch fails.
+/// all, measured once per process (a run asks for it in training and again for the probe
+/// features). Above 1: bf16 is faster. `None` if libtorch fails.
 pub fn cpu_bf16_speedup() -> Option<f64> {
+    static SPEEDUP: std::sync::OnceLock<Option<f64>> = std::sync::OnceLock::new();
+    *SPEEDUP.get_or_init(measure_cpu_bf16_speedup)
+}
+
+fn measure_cpu_bf16_speedup() -> Option<f64> {
     let time = |kind: Kind| -> Option<f64> {
         let a = Tensor::f_ones([512, 2048], (kind, tch::Device::Cpu)).ok()?;
         let b = Tensor::f_ones([2048, 1024], (kind, tch::Device::Cpu)).ok()?;
