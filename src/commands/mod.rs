@@ -5,6 +5,7 @@ mod collect;
 mod config;
 mod export;
 mod games;
+mod images;
 mod probe;
 mod report;
 mod roms;
@@ -39,6 +40,9 @@ pub enum Command {
     /// Show configs resolved.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// The image experiment: SimCLR, MSimCLR, SimCLR-UA on CIFAR-10 / image folders.
+    #[command(subcommand)]
+    Images(images::ImagesCommand),
     /// Benchmarks (one JSON line each).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -58,5 +62,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Sweep(args) => sweep::run(args),
         Command::Config(cmd) => config::run(cmd),
         Command::Export(args) => export::run(args),
+        Command::Images(cmd) => images::run(cmd),
     }
 }

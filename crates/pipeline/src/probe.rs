@@ -426,13 +426,7 @@ impl ProbeInputs {
             warn_if_features_barely_vary(&xtr);
         }
         let x = if standardize {
-            // Per-dimension z-score with the probe-train statistics: the same linear probes
-            // can express the same functions, but Adam at lr 3e-4 no longer has to grow huge
-            // weights for encoders whose features vary little between frames.
-            let mean = xtr.mean_dim(0, true, Kind::Float);
-            let std = xtr.std_dim(0, false, true) + 1e-6;
-            let z = |x: &Tensor| (x - &mean) / &std;
-            [z(&xtr), z(&xva), z(&xte)]
+            dimua_probe::standardize_splits(&xtr, &xva, &xte)?
         } else {
             [xtr, xva, xte]
         };
@@ -457,6 +451,7 @@ impl ProbeInputs {
             sampling: Sampling::Episodes(etr.clone()),
             val_sampling: Sampling::Episodes(eva.clone()),
             test_sampling: Sampling::Episodes(ete.clone()),
+            classes: None,
         }
     }
 }

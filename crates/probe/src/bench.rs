@@ -297,6 +297,7 @@ fn bench_inner(config: &BenchConfig, device: Device) -> Result<BenchReport> {
         sampling: Sampling::Uniform,
         val_sampling: Sampling::Uniform,
         test_sampling: Sampling::Uniform,
+        classes: None,
     };
     let pc = ProbeConfig {
         epochs: config.epochs,

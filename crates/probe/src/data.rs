@@ -45,6 +45,11 @@ pub struct ProbeData<'a> {
     /// How test frames are drawn when [`crate::ProbeConfig::test_resample`] is on (ignored
     /// otherwise); `Sampling::Episodes` with the test episode ids is the reference.
     pub test_sampling: Sampling,
+    /// Classes per probe: labels are `0..classes`. `None`: every RAM byte value, 256
+    /// ([`crate::NUM_CLASSES`], AtariARI's `num_classes`). A classifier over `C` known classes
+    /// (the image experiment's linear evaluation) passes `Some(C)` so no output is left
+    /// untrained.
+    pub classes: Option<usize>,
 }
 
 /// Validated inputs on one device: float features of one kind and i64 labels.
@@ -53,6 +58,8 @@ pub(crate) struct Prepared {
     pub(crate) kind: Kind,
     pub(crate) d: usize,
     pub(crate) k: usize,
+    /// Classes per probe.
+    pub(crate) c: usize,
     pub(crate) train_x: Tensor,
     pub(crate) train_y: Tensor,
     pub(crate) val_x: Tensor,
@@ -107,14 +114,22 @@ pub(crate) fn prepare(data: &ProbeData<'_>) -> Result<Prepared> {
     } else {
         Kind::Float
     };
-    let (train_x, train_y, d) = prepare_split("train", data.train, specs, None, device, kind)?;
-    let (val_x, val_y, _) = prepare_split("val", data.val, specs, Some(d), device, kind)?;
-    let (test_x, test_y, _) = prepare_split("test", data.test, specs, Some(d), device, kind)?;
+    let c = data.classes.unwrap_or(crate::NUM_CLASSES as usize);
+    if !(2..=crate::NUM_CLASSES as usize).contains(&c) {
+        return Err(ProbeError::InvalidConfig {
+            field: "classes".into(),
+            reason: format!("is {c}: a probe needs 2 to 256 classes"),
+        });
+    }
+    let (train_x, train_y, d) = prepare_split("train", data.train, specs, None, c, device, kind)?;
+    let (val_x, val_y, _) = prepare_split("val", data.val, specs, Some(d), c, device, kind)?;
+    let (test_x, test_y, _) = prepare_split("test", data.test, specs, Some(d), c, device, kind)?;
     Ok(Prepared {
         device,
         kind,
         d,
         k: specs.len(),
+        c,
         train_x,
         train_y,
         val_x,
@@ -130,6 +145,7 @@ fn prepare_split(
     split: Split<'_>,
     specs: &[LabelSpec],
     expected_d: Option<usize>,
+    classes: usize,
     device: Device,
     kind: Kind,
 ) -> Result<(Tensor, Tensor, usize)> {
@@ -184,7 +200,7 @@ fn prepare_split(
         .f_to_kind(Kind::Int64)?
         .f_to_device(device)?
         .f_contiguous()?;
-    let out_of_range = y.f_lt(0)?.f_logical_or(&y.f_gt(255)?)?;
+    let out_of_range = y.f_lt(0)?.f_logical_or(&y.f_gt(classes as i64 - 1)?)?;
     let cols = Vec::<bool>::try_from(&out_of_range.f_any_dim(0, false)?)?;
     if let Some(j) = cols.iter().position(|&b| b) {
         let rows = Vec::<bool>::try_from(&out_of_range.f_select(1, j as i64)?)?;
@@ -201,4 +217,15 @@ fn prepare_split(
         .f_to_kind(kind)?
         .f_contiguous()?;
     Ok((x, y, d))
+}
+
+/// Per-dimension z-scores of the three splits with the train split's statistics
+/// (`(x - mean_train) / (std_train + 1e-6)`): the same linear probes can express the same
+/// functions, but Adam at the probes' small learning rate no longer has to grow huge weights
+/// for features that vary little between inputs (or shrink them for huge ones).
+pub fn standardize_splits(train: &Tensor, val: &Tensor, test: &Tensor) -> Result<[Tensor; 3]> {
+    let mean = train.f_mean_dim(0, true, Kind::Float)?;
+    let std = train.f_std_dim(0, false, true)?.f_add_scalar(1e-6)?;
+    let z = |x: &Tensor| -> Result<Tensor> { Ok(x.f_sub(&mean)?.f_div(&std)?) };
+    Ok([z(train)?, z(val)?, z(test)?])
 }

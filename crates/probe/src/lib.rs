@@ -30,7 +30,7 @@ pub use bench::{
     bench_probes, synthetic_problem, time_probe_paths, BenchConfig, BenchReport, ProbeTiming,
     SyntheticProblem, SyntheticSpec,
 };
-pub use data::{ProbeData, Split};
+pub use data::{standardize_splits, ProbeData, Split};
 pub use dimua_core::labels::{Category, LabelError, LabelSpec};
 pub use error::{ProbeError, Result};
 pub use majority::{majority_baseline, majority_values};

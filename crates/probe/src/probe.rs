@@ -234,26 +234,22 @@ pub(crate) fn argmax_logits(x: &Tensor, w: &Tensor, b: &Tensor, chunk: usize) ->
 /// weight `[256·D]` row-major (class-major) and bias `[256]`, both U(−1/√D, 1/√D)
 /// (kaiming-uniform with a = √5 gives exactly that bound). Label `k` has its own ChaCha8
 /// stream, so its init does not depend on which other labels are probed.
-pub(crate) fn init_label(d: usize, k: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
+pub(crate) fn init_label(d: usize, c: usize, k: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ INIT_SALT);
     rng.set_stream(k as u64);
     let bound = 1.0 / (d as f64).sqrt();
-    let w = (0..NUM_CLASSES as usize * d)
-        .map(|_| rng.gen_range(-bound..bound))
-        .collect();
-    let b = (0..NUM_CLASSES as usize)
-        .map(|_| rng.gen_range(-bound..bound))
-        .collect();
+    let w = (0..c * d).map(|_| rng.gen_range(-bound..bound)).collect();
+    let b = (0..c).map(|_| rng.gen_range(-bound..bound)).collect();
     (w, b)
 }
 
 /// Initial `[D, K, 256]` weight and `[K, 256]` bias for all labels (see [`init_label`]).
 pub(crate) fn init_params(p: &Prepared, seed: u64) -> Result<(Tensor, Tensor)> {
-    let (d, k, c) = (p.d, p.k, NUM_CLASSES as usize);
+    let (d, k, c) = (p.d, p.k, p.c);
     let mut w = vec![0f64; d * k * c];
     let mut b = vec![0f64; k * c];
     for label in 0..k {
-        let (wl, bl) = init_label(d, label, seed);
+        let (wl, bl) = init_label(d, c, label, seed);
         for (cls, row) in wl.chunks_exact(d).enumerate() {
             for (i, &v) in row.iter().enumerate() {
                 w[i * k * c + label * c + cls] = v;
@@ -540,7 +536,7 @@ fn train_batched(
     config: &ProbeConfig,
     observer: &mut dyn FnMut(&ProbeEpoch) -> ProbeControl,
 ) -> Result<ProbeRun> {
-    let (d, c, bs) = (p.d as i64, NUM_CLASSES, config.batch_size as i64);
+    let (d, c, bs) = (p.d as i64, p.c as i64, config.batch_size as i64);
     let n_batches = p.n_train() / config.batch_size;
     let mut val_frames = EvalFrames::val(data, p, config)?;
     let (init_w, init_b) = init_params(p, config.seed)?;

@@ -9,7 +9,6 @@ use crate::data::{prepare, Prepared, ProbeData};
 use crate::error::Result;
 use crate::probe::{
     check_train, dup, finish, init_label, EvalFrames, LabelState, ProbeConfig, ProbeRun,
-    NUM_CLASSES,
 };
 use crate::sampling::BatchSampler;
 
@@ -21,7 +20,7 @@ pub fn train_probes_one_by_one(data: &ProbeData<'_>, config: &ProbeConfig) -> Re
     config.validate()?;
     let p = prepare(data)?;
     check_train(&p, config)?;
-    let (d, k, c) = (p.d as i64, p.k as i64, NUM_CLASSES);
+    let (d, k, c) = (p.d as i64, p.k as i64, p.c as i64);
     let out_w = Tensor::f_zeros([d, k, c], (p.kind, p.device))?;
     let out_b = Tensor::f_zeros([k, c], (p.kind, p.device))?;
     let mut states = Vec::with_capacity(p.k);
@@ -44,7 +43,7 @@ fn train_one(
     config: &ProbeConfig,
     label: usize,
 ) -> Result<(Tensor, Tensor, LabelState)> {
-    let (d, c, bs) = (p.d as i64, NUM_CLASSES, config.batch_size as i64);
+    let (d, c, bs) = (p.d as i64, p.c as i64, config.batch_size as i64);
     let n_batches = p.n_train() / config.batch_size;
     let mut val_frames = EvalFrames::val(data, p, config)?;
     let mut vs = nn::VarStore::new(p.device);
@@ -52,7 +51,7 @@ fn train_one(
     if p.kind == Kind::Double {
         vs.double();
     }
-    let (wi, bi) = init_label(p.d, label, config.seed);
+    let (wi, bi) = init_label(p.d, p.c, label, config.seed);
     tch::no_grad(|| -> Result<()> {
         let to = |v: &[f64]| -> Result<Tensor> {
             Ok(Tensor::f_from_slice(v)?

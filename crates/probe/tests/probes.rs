@@ -62,6 +62,7 @@ impl Splits {
             sampling,
             val_sampling: Sampling::Uniform,
             test_sampling: Sampling::Uniform,
+            classes: None,
         }
     }
 }
@@ -194,6 +195,7 @@ fn resampled_test_scores_floor_n_over_b_batches_identically_in_both_paths() {
     let test_episodes: Vec<u64> = (0..200u64).map(|i| i / 17).collect();
     let data = ProbeData {
         test_sampling: Sampling::Episodes(test_episodes),
+        classes: None,
         ..s.data(Sampling::Uniform)
     };
     let cfg = ProbeConfig {

@@ -1,0 +1,142 @@
+//! Tables from finished image runs (`eval.json`): the paper's Table 2 layout (rows: method and
+//! heads; columns: units per head; cells: mean ± std of the linear-evaluation accuracy over
+//! seeds), with the randomly initialised encoders' accuracy beside.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::run::EvalResult;
+
+/// A finished image run found on disk.
+#[derive(Debug, Clone)]
+pub struct FoundImageRun {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Its `eval.json`.
+    pub result: EvalResult,
+}
+
+/// Every directory under `dir` (3 levels deep) holding a readable `eval.json`.
+pub fn find_image_runs(dir: &Path) -> Vec<FoundImageRun> {
+    let mut out = Vec::new();
+    walk(dir, 3, &mut out);
+    out
+}
+
+fn walk(dir: &Path, depth: usize, out: &mut Vec<FoundImageRun>) {
+    let eval = dir.join("eval.json");
+    if eval.is_file() {
+        if let Some(result) = std::fs::read_to_string(&eval)
+            .ok()
+            .and_then(|t| serde_json::from_str::<EvalResult>(&t).ok())
+        {
+            out.push(FoundImageRun {
+                dir: dir.to_path_buf(),
+                result,
+            });
+        }
+        return;
+    }
+    if depth == 0 {
+        return;
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        let mut subdirs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect();
+        subdirs.sort();
+        for s in subdirs {
+            walk(&s, depth - 1, out);
+        }
+    }
+}
+
+/// `mean ± std` (sample std; `±` omitted for one value).
+fn mean_std(values: &[f64]) -> String {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    if values.len() < 2 {
+        return format!("{mean:.3}");
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    format!("{mean:.3} ± {:.3}", var.sqrt())
+}
+
+/// The Table 2 layout as Markdown: one row per (method, heads) in the methods' order, one
+/// column per units value, the trained encoders' accuracy (output features) as mean ± std over
+/// seeds (seed count in brackets when they differ), then the same for the backbone features
+/// and for the random-init baselines.
+pub fn table2_markdown(runs: &[FoundImageRun]) -> String {
+    let mut units: Vec<usize> = runs.iter().map(|r| r.result.units).collect();
+    units.sort_unstable();
+    units.dedup();
+    let order = |m: &str| {
+        crate::methods::IMAGE_METHODS
+            .iter()
+            .position(|x| x.name == m)
+            .unwrap_or(usize::MAX)
+    };
+    let mut out = String::new();
+    type Pick = fn(&EvalResult) -> Option<f64>;
+    let sections: [(&str, Pick); 3] = [
+        (
+            "Linear evaluation accuracy (model output; atlas methods: argmax head)",
+            |r| Some(r.trained.accuracy),
+        ),
+        ("Linear evaluation accuracy (backbone features)", |r| {
+            Some(r.trained.backbone_accuracy)
+        }),
+        (
+            "Same-seed randomly initialised encoder (model output)",
+            |r| r.random_init.map(|e| e.accuracy),
+        ),
+    ];
+    for (title, pick) in sections {
+        let mut cells: BTreeMap<(usize, String, usize), BTreeMap<usize, Vec<f64>>> =
+            BTreeMap::new();
+        for r in runs {
+            if let Some(v) = pick(&r.result) {
+                cells
+                    .entry((
+                        order(&r.result.method),
+                        r.result.method.clone(),
+                        r.result.heads,
+                    ))
+                    .or_default()
+                    .entry(r.result.units)
+                    .or_default()
+                    .push(v);
+            }
+        }
+        if cells.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("### {title}\n\n| method | heads |"));
+        for u in &units {
+            out.push_str(&format!(" {u} |"));
+        }
+        out.push_str("\n|---|---:|");
+        for _ in &units {
+            out.push_str("---:|");
+        }
+        out.push('\n');
+        for ((_, method, heads), by_units) in &cells {
+            let heads = if *heads == 1 {
+                "-".to_string()
+            } else {
+                heads.to_string()
+            };
+            out.push_str(&format!("| {method} | {heads} |"));
+            for u in &units {
+                match by_units.get(u) {
+                    Some(v) => out.push_str(&format!(" {} ({}) |", mean_std(v), v.len())),
+                    None => out.push_str(" |"),
+                }
+            }
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,215 @@
+//! `dimua images`: the paper's second experiment (SimCLR, MSimCLR, SimCLR-UA on image
+//! datasets): `run` one config, `sweep` a Table 2 / 5 / 6 grid (finished runs skipped, an
+//! interrupted one resumed), `table` the Table 2 layout of finished runs.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use dimua_images::report::{find_image_runs, table2_markdown};
+use dimua_images::run::{Progress, RUN_FILES};
+use dimua_images::{expand_sweep, run_image, ImageRunConfig, ImagesError, RunOptions};
+use dimua_pipeline::write_atomic;
+
+use crate::progress;
+
+/// `dimua images ...`.
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Pretrain one image method and evaluate it linearly.
+    Run(ImageRunArgs),
+    /// Expand a sweep ([base] + [[grid]] tables) and run it, or list it with --dry-run.
+    Sweep(ImageSweepArgs),
+    /// The Table 2 layout (mean ± std over seeds) of finished image runs.
+    Table(ImageTableArgs),
+}
+
+/// Flags of `dimua images run`.
+#[derive(Debug, Args)]
+pub struct ImageRunArgs {
+    /// The run config (TOML: method, seed, [dataset], [model], [train], [augment], [eval]).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Output directory (empty or absent unless --force or --resume).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace an earlier image run in --out (only once the new one is complete).
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
+    /// Continue the interrupted run in --out from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+}
+
+/// Flags of `dimua images sweep`.
+#[derive(Debug, Args)]
+pub struct ImageSweepArgs {
+    /// The sweep file.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Folder of the runs (one sub-folder each).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// List the runs (each config validated) without running anything.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Flags of `dimua images table`.
+#[derive(Debug, Args)]
+pub struct ImageTableArgs {
+    /// Folders holding image runs (searched 3 levels deep).
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Also write table2.md here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Runs one config into `out` with a progress bar and Ctrl-C.
+fn run_one(
+    config: &ImageRunConfig,
+    out: &std::path::Path,
+    options: RunOptions,
+) -> anyhow::Result<()> {
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    let mut observer = |p: &Progress| -> bool {
+        match p {
+            Progress::Loaded {
+                train,
+                test,
+                steps_per_epoch,
+                epochs,
+            } => {
+                progress::note(&format!(
+                    "{} on {train} train / {test} test images: {epochs} epochs of {steps_per_epoch} steps",
+                    config.method
+                ));
+                bar = Some(progress::bar(
+                    steps_per_epoch * *epochs as u64,
+                    "pretrain",
+                    "steps",
+                ));
+            }
+            Progress::Step { .. } => {
+                if let Some(b) = &bar {
+                    b.inc(1);
+                }
+            }
+            Progress::Epoch(m) => {
+                tracing::info!(
+                    epoch = m.epoch,
+                    loss = m.loss,
+                    entropy = m.entropy,
+                    "epoch done"
+                );
+            }
+            Progress::Evaluating => {
+                if let Some(b) = bar.take() {
+                    b.finish_and_clear();
+                }
+                progress::stage("linear evaluation");
+            }
+        }
+        !progress::interrupted()
+    };
+    match run_image(config, out, options, &mut observer) {
+        Ok(r) => {
+            let base = r
+                .random_init
+                .map(|e| format!(", random init {:.3}", e.accuracy))
+                .unwrap_or_default();
+            println!(
+                "{}: linear-eval accuracy {:.3} (backbone features {:.3}){base}; {}",
+                r.method,
+                r.trained.accuracy,
+                r.trained.backbone_accuracy,
+                out.join("eval.json").display()
+            );
+            Ok(())
+        }
+        Err(ImagesError::Stopped) => bail!(
+            "stopped; continue with: dimua images run --config ... --out {} --resume",
+            out.display()
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Runs `dimua images`.
+pub fn run(command: ImagesCommand) -> anyhow::Result<()> {
+    match command {
+        ImagesCommand::Run(args) => {
+            let config = ImageRunConfig::load(&args.config)?;
+            progress::install_interrupt_handler();
+            run_one(
+                &config,
+                &args.out,
+                RunOptions {
+                    force: args.force,
+                    resume: args.resume,
+                },
+            )
+        }
+        ImagesCommand::Sweep(args) => {
+            let text = std::fs::read_to_string(&args.config)
+                .with_context(|| format!("cannot read sweep {}", args.config.display()))?;
+            let runs = expand_sweep(&text, &args.config.display().to_string())?;
+            if runs.is_empty() {
+                bail!("the sweep expands to no run");
+            }
+            if !args.dry_run {
+                progress::install_interrupt_handler();
+            }
+            let total = runs.len();
+            for (i, run) in runs.iter().enumerate() {
+                let dir = args.out.join(&run.name);
+                if dir.join("eval.json").is_file() {
+                    println!("[{}/{total}] {}: done, skipped", i + 1, run.name);
+                    continue;
+                }
+                if args.dry_run {
+                    println!("[{}/{total}] {}: to run", i + 1, run.name);
+                    continue;
+                }
+                println!("[{}/{total}] {}", i + 1, run.name);
+                let resume = dir.join("checkpoint.json").is_file();
+                let force = !resume
+                    && dir.is_dir()
+                    && std::fs::read_dir(&dir)?.all(|e| {
+                        e.map(|e| {
+                            let n = e.file_name().to_string_lossy().into_owned();
+                            RUN_FILES.contains(&n.as_str()) || n.starts_with('.')
+                        })
+                        .unwrap_or(false)
+                    });
+                run_one(&run.config, &dir, RunOptions { force, resume }).with_context(|| {
+                    format!("sweep run {} (re-run the sweep to resume)", run.name)
+                })?;
+                if progress::interrupted() {
+                    bail!("sweep interrupted; re-run it to resume");
+                }
+            }
+            Ok(())
+        }
+        ImagesCommand::Table(args) => {
+            let mut runs = Vec::new();
+            for d in &args.dirs {
+                if !d.is_dir() {
+                    bail!("{} is not a directory", d.display());
+                }
+                runs.extend(find_image_runs(d));
+            }
+            if runs.is_empty() {
+                bail!("no finished image run (a folder with eval.json) under the given folders");
+            }
+            let md = table2_markdown(&runs);
+            print!("{md}");
+            if let Some(out) = args.out {
+                std::fs::create_dir_all(&out)?;
+                write_atomic(&out.join("table2.md"), md.as_bytes())?;
+            }
+            Ok(())
+        }
+    }
+}
