@@ -248,7 +248,7 @@ fn train_and_evaluate(
     observer: &mut dyn FnMut(&Progress) -> bool,
 ) -> Result<EvalResult> {
     tch::manual_seed(named_seed(config.seed, "image-init") as i64);
-    let mut vs = nn::VarStore::new(device);
+    let vs = nn::VarStore::new(device);
     let model = ImageModel::new(&vs.root(), layout);
     let random_init_path = work.join("random_init.json");
     let eval_sets = EvalSets::new(data, eval_train, eval_val)?;
@@ -463,13 +463,18 @@ fn train_and_evaluate(
     let _ = names;
     observer(&Progress::Evaluating);
     let trained = linear_eval(&model, &eval_sets, config, device)?;
+    let mut weights: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(k, v)| (k, v.to_device(Device::Cpu)))
+        .collect();
+    weights.sort_by(|a, b| a.0.cmp(&b.0));
     replace_with(&work.join("encoder.safetensors"), |tmp| {
-        vs.save(tmp).map_err(|e| ImagesError::Torch {
+        Tensor::write_safetensors(&weights, tmp).map_err(|e| ImagesError::Torch {
             context: "saving encoder.safetensors".into(),
             source: e,
         })
     })?;
-    vs.freeze();
     Ok(EvalResult {
         method: layout.method.name.to_string(),
         heads: layout.heads,
