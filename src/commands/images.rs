@@ -1,15 +1,13 @@
 //! `dimua images`: the paper's second experiment (SimCLR, MSimCLR, SimCLR-UA on image
 //! datasets): `run` one config, `sweep` a Table 2 / 5 / 6 grid (finished runs skipped, an
-//! interrupted one resumed), `table` the Table 2 layout of finished runs.
+//! interrupted one resumed). `dimua report` makes the Table 2 layout of finished runs.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use dimua_images::report::{find_image_runs, table2_markdown};
 use dimua_images::run::{Progress, RUN_FILES};
 use dimua_images::{expand_sweep, run_image, ImageRunConfig, ImagesError, RunOptions};
-use dimua_pipeline::write_atomic;
 
 use crate::progress;
 
@@ -20,8 +18,6 @@ pub enum ImagesCommand {
     Run(ImageRunArgs),
     /// Expand a sweep ([base] + [[grid]] tables) and run it, or list it with --dry-run.
     Sweep(ImageSweepArgs),
-    /// The Table 2 layout (mean ± std over seeds) of finished image runs.
-    Table(ImageTableArgs),
 }
 
 /// Flags of `dimua images run`.
@@ -53,17 +49,6 @@ pub struct ImageSweepArgs {
     /// List the runs (each config validated) without running anything.
     #[arg(long)]
     pub dry_run: bool,
-}
-
-/// Flags of `dimua images table`.
-#[derive(Debug, Args)]
-pub struct ImageTableArgs {
-    /// Folders holding image runs (searched 3 levels deep).
-    #[arg(required = true)]
-    pub dirs: Vec<PathBuf>,
-    /// Also write table2.md here.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
 }
 
 /// Runs one config into `out` with a progress bar and Ctrl-C.
@@ -189,25 +174,6 @@ pub fn run(command: ImagesCommand) -> anyhow::Result<()> {
                 if progress::interrupted() {
                     bail!("sweep interrupted; re-run it to resume");
                 }
-            }
-            Ok(())
-        }
-        ImagesCommand::Table(args) => {
-            let mut runs = Vec::new();
-            for d in &args.dirs {
-                if !d.is_dir() {
-                    bail!("{} is not a directory", d.display());
-                }
-                runs.extend(find_image_runs(d));
-            }
-            if runs.is_empty() {
-                bail!("no finished image run (a folder with eval.json) under the given folders");
-            }
-            let md = table2_markdown(&runs);
-            print!("{md}");
-            if let Some(out) = args.out {
-                std::fs::create_dir_all(&out)?;
-                write_atomic(&out.join("table2.md"), md.as_bytes())?;
             }
             Ok(())
         }

@@ -1,5 +1,6 @@
 //! `dimua report`: one table across runs, games, methods and seeds (mean ± std), laid out like
-//! the paper's Table 1 (F1) and Table 4 (accuracy), as Markdown and JSON.
+//! the paper's Table 1 (F1) and Table 4 (accuracy), as Markdown and JSON; for image runs
+//! (`dimua images`), the paper's Table 2 layout.
 
 use std::path::{Path, PathBuf};
 
@@ -244,6 +245,34 @@ pub fn entropy_curves(runs: &[FoundRun]) -> Vec<dimua_plot::EntropyCurve> {
 
 /// Runs `dimua report`.
 pub fn run(args: ReportArgs) -> anyhow::Result<()> {
+    // Image runs (`dimua images`, an eval.json each): the paper's Table 2 layout.
+    let image_runs: Vec<_> = args
+        .dirs
+        .iter()
+        .filter(|d| d.is_dir())
+        .flat_map(|d| dimua_images::report::find_image_runs(d))
+        .collect();
+    if !image_runs.is_empty() {
+        let md = format!(
+            "# dimua report: {} image runs (Table 2 layout)\n\n{}",
+            image_runs.len(),
+            dimua_images::report::table2_markdown(&image_runs)
+        );
+        println!("{md}");
+        if let Some(out) = &args.out {
+            std::fs::create_dir_all(out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            write_atomic(&out.join("table2.md"), md.as_bytes())?;
+        }
+        let atari_runs = args.dirs.iter().any(|d| {
+            let mut found = Vec::new();
+            find(d, 3, &mut found);
+            !found.is_empty()
+        });
+        if !atari_runs {
+            return Ok(());
+        }
+    }
     let runs = load_runs(&args.dirs)?;
     let records: Vec<RunRecord> = runs
         .iter()
