@@ -4,7 +4,7 @@
 //! * [`dataset`]: CIFAR-10 binary, image folders, dimua's AtariARI datasets, one interface.
 //! * [`augment`]: SimCLR's augmentations as batched tensor ops, seeded.
 //! * [`resnet`]: ResNet-18 / ResNet-50 in their CIFAR form.
-//! * [`losses`]: NT-Xent.
+//! * [`losses`]: the NT-Xent loss, SimCLR's contrastive objective.
 //! * [`methods`]: the three methods, one constant each.
 //! * [`model`]: backbone + atlas heads, the pretraining loss, frozen features.
 //! * [`config`]: run configs and sweep expansion.

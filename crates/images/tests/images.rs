@@ -651,3 +651,29 @@ fn the_shipped_table_sweeps_expand_to_the_papers_runs() {
     .to_string();
     assert!(err.contains("simclr-1x512__s1"), "{err}");
 }
+
+#[test]
+fn the_cifar_resnets_have_their_stages_and_feature_sizes() {
+    use dimua_images::resnet::{ResNet, ResNetKind};
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let r18 = ResNet::new(&(vs.root() / "r18"), ResNetKind::Resnet18, 8);
+    let r50 = ResNet::new(&(vs.root() / "r50"), ResNetKind::Resnet50, 8);
+    let x = Tensor::rand([2, 3, 16, 16], (Kind::Float, tch::Device::Cpu));
+    assert_eq!(r18.forward(&x, true).size(), vec![2, 64]);
+    assert_eq!(r50.forward(&x, false).size(), vec![2, 256]);
+    assert_eq!(ResNetKind::Resnet18.features(64), 512);
+    assert_eq!(ResNetKind::Resnet50.features(64), 2048);
+    // Parameter counts of the standard (width 64) CIFAR networks, without the classifier:
+    // torchvision's resnet18 / resnet50 (11,689,512 / 25,557,032) minus their fc layer
+    // (513,000 / 2,049,000) minus the stem difference 7x7x3x64 - 3x3x3x64 = 7,680, i.e.
+    // 11,168,832 and 23,500,352 (batch-norm running statistics are not parameters).
+    let count = |kind| {
+        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let _net = ResNet::new(&vs.root(), kind, 64);
+        vs.trainable_variables().iter().map(|t| t.numel()).sum::<usize>()
+    };
+    assert_eq!(count(ResNetKind::Resnet18), 11_168_832);
+    assert_eq!(count(ResNetKind::Resnet50), 23_500_352);
+    assert!(ResNetKind::parse("ResNet-50").is_ok());
+    assert!(ResNetKind::parse("vgg").unwrap_err().to_string().contains("resnet18"));
+}
