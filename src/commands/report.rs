@@ -263,6 +263,25 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
             std::fs::create_dir_all(out)
                 .with_context(|| format!("cannot create {}", out.display()))?;
             write_atomic(&out.join("table2.md"), md.as_bytes())?;
+            // Fig. 1: the membership entropy per epoch of every multi-chart method.
+            let curves: Vec<dimua_plot::EntropyCurve> =
+                dimua_images::report::entropy_per_epoch(&image_runs)
+                    .into_iter()
+                    .map(|c| dimua_plot::EntropyCurve {
+                        label: c.label,
+                        heads: c.heads,
+                        runs: c.runs,
+                        epochs: c.epochs,
+                    })
+                    .collect();
+            if !curves.is_empty() {
+                let files = dimua_plot::plot_entropy_runs(&curves, out)?;
+                println!(
+                    "wrote {} entropy plot files into {}",
+                    files.len(),
+                    out.display()
+                );
+            }
         }
         let atari_runs = args.dirs.iter().any(|d| {
             let mut found = Vec::new();

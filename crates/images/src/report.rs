@@ -140,3 +140,63 @@ pub fn table2_markdown(runs: &[FoundImageRun]) -> String {
     }
     out
 }
+
+/// Mean ± std (over seeds) of the membership entropy per epoch of one method and layout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntropyPerEpoch {
+    /// `method (nxd)`.
+    pub label: String,
+    /// Charts `n`.
+    pub heads: usize,
+    /// Runs aggregated.
+    pub runs: usize,
+    /// `(epoch, mean, std)`, epochs every run has.
+    pub epochs: Vec<(f64, f64, f64)>,
+}
+
+/// The paper's Fig. 1 data: for every multi-chart (method, layout) among `runs`, the mean
+/// membership entropy per epoch from each run's `metrics.jsonl`, aggregated over seeds.
+pub fn entropy_per_epoch(runs: &[FoundImageRun]) -> Vec<EntropyPerEpoch> {
+    let mut groups: BTreeMap<(String, usize, usize), Vec<Vec<f64>>> = BTreeMap::new();
+    for r in runs.iter().filter(|r| r.result.heads > 1) {
+        let Ok(text) = std::fs::read_to_string(r.dir.join("metrics.jsonl")) else {
+            continue;
+        };
+        let curve: Vec<f64> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<crate::run::EpochMetrics>(l).ok())
+            .map(|m| m.entropy)
+            .collect();
+        if !curve.is_empty() {
+            groups
+                .entry((r.result.method.clone(), r.result.heads, r.result.units))
+                .or_default()
+                .push(curve);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((method, heads, units), curves)| {
+            let len = curves.iter().map(Vec::len).min().unwrap_or(0);
+            let epochs = (0..len)
+                .map(|e| {
+                    let v: Vec<f64> = curves.iter().map(|c| c[e]).collect();
+                    let n = v.len() as f64;
+                    let mean = v.iter().sum::<f64>() / n;
+                    let std = if v.len() > 1 {
+                        (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+                    } else {
+                        0.0
+                    };
+                    (e as f64, mean, std)
+                })
+                .collect();
+            EntropyPerEpoch {
+                label: format!("{method} ({heads}x{units})"),
+                heads,
+                runs: curves.len(),
+                epochs,
+            }
+        })
+        .collect()
+}

@@ -670,10 +670,16 @@ fn the_cifar_resnets_have_their_stages_and_feature_sizes() {
     let count = |kind| {
         let vs = tch::nn::VarStore::new(tch::Device::Cpu);
         let _net = ResNet::new(&vs.root(), kind, 64);
-        vs.trainable_variables().iter().map(|t| t.numel()).sum::<usize>()
+        vs.trainable_variables()
+            .iter()
+            .map(|t| t.numel())
+            .sum::<usize>()
     };
     assert_eq!(count(ResNetKind::Resnet18), 11_168_832);
     assert_eq!(count(ResNetKind::Resnet50), 23_500_352);
     assert!(ResNetKind::parse("ResNet-50").is_ok());
-    assert!(ResNetKind::parse("vgg").unwrap_err().to_string().contains("resnet18"));
+    assert!(ResNetKind::parse("vgg")
+        .unwrap_err()
+        .to_string()
+        .contains("resnet18"));
 }

@@ -75,7 +75,7 @@ impl Figure for EntropyRuns<'_> {
         chart
             .configure_mesh()
             .x_desc("epoch")
-            .y_desc("entropy of q on val frames (nats)")
+            .y_desc("membership entropy of q (nats)")
             .x_label_formatter(&int_label)
             .axis_desc_style(axis_desc_font())
             .label_style(tick_font())
