@@ -59,6 +59,18 @@ fn the_table_sweeps_list_their_runs_without_writing_anything() {
     }
 }
 
+/// `dimua images run --config CONFIG --out OUT`.
+fn images_run(config: &Path, out: &Path) -> Output {
+    run(&[
+        "images",
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
 fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
@@ -110,14 +122,7 @@ epochs = 10
     );
     let runs = tmp.path().join("runs");
     let run_dir = runs.join("ua");
-    let out = run(&[
-        "images",
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        run_dir.to_str().unwrap(),
-    ]);
+    let out = images_run(&config, &run_dir);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.contains("simclr-ua: linear-eval accuracy"), "{t}");
@@ -128,14 +133,7 @@ epochs = 10
     assert!(eval["classes"].as_u64().unwrap() >= 2);
     // A second run into the same directory is refused and changes nothing.
     let before = std::fs::read(run_dir.join("eval.json")).unwrap();
-    let out = run(&[
-        "images",
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        run_dir.to_str().unwrap(),
-    ]);
+    let out = images_run(&config, &run_dir);
     assert!(!out.status.success());
     assert!(text(&out).contains("--force"), "{}", text(&out));
     assert_eq!(std::fs::read(run_dir.join("eval.json")).unwrap(), before);
@@ -154,14 +152,7 @@ epochs = 10
             .unwrap()
             .replace("enemy_score", "lives"),
     );
-    let out = run(&[
-        "images",
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        tmp.path().join("bad").to_str().unwrap(),
-    ]);
+    let out = images_run(&config, &tmp.path().join("bad"));
     let t = text(&out);
     assert!(!out.status.success());
     assert!(t.contains("\"lives\"") && t.contains("enemy_score"), "{t}");

@@ -181,24 +181,21 @@ impl ImageModel {
                 let units = self.layout.units;
                 let c = imq_constant(units);
                 let dev = x.device();
-                let c1 = f.coords.f_narrow(0, 0, b).ctx(ctx)?;
-                let c2 = f.coords.f_narrow(0, b, b).ctx(ctx)?;
-                let p1 = logit_uniform_prior(
-                    b as usize,
-                    units,
-                    dev,
-                    dimua_core::seed::named_seed(seed, "view1"),
-                )?;
-                let p2 = logit_uniform_prior(
-                    b as usize,
-                    units,
-                    dev,
-                    dimua_core::seed::named_seed(seed, "view2"),
-                )?;
-                mmd = mmd_manifold(&q1, &c1, &p1, c)?
-                    .f_add(&mmd_manifold(&q2, &c2, &p2, c)?)
-                    .and_then(|m| m.f_mul_scalar(0.5))
-                    .ctx(ctx)?;
+                // One MMD per view (its own prior sample), averaged.
+                let mut sum = zero()?;
+                for (view, q_view, stream) in [(0, &q1, "view1"), (1, &q2, "view2")] {
+                    let coords = f.coords.f_narrow(0, view * b, b).ctx(ctx)?;
+                    let prior = logit_uniform_prior(
+                        b as usize,
+                        units,
+                        dev,
+                        dimua_core::seed::named_seed(seed, stream),
+                    )?;
+                    sum = sum
+                        .f_add(&mmd_manifold(q_view, &coords, &prior, c)?)
+                        .ctx(ctx)?;
+                }
+                mmd = sum.f_mul_scalar(0.5).ctx(ctx)?;
                 total = total.f_add(&mmd).ctx(ctx)?;
             }
         }

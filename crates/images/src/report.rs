@@ -79,7 +79,7 @@ pub fn table2_markdown(runs: &[FoundImageRun]) -> String {
     };
     let mut out = String::new();
     type Pick = fn(&EvalResult) -> Option<f64>;
-    let sections: [(&str, Pick); 3] = [
+    let sections: [(&str, Pick); 4] = [
         (
             "Linear evaluation accuracy (model output; atlas methods: argmax head)",
             |r| Some(r.trained.accuracy),
@@ -90,6 +90,10 @@ pub fn table2_markdown(runs: &[FoundImageRun]) -> String {
         (
             "Same-seed randomly initialised encoder (model output)",
             |r| r.random_init.map(|e| e.accuracy),
+        ),
+        (
+            "Same-seed randomly initialised encoder (backbone features)",
+            |r| r.random_init.map(|e| e.backbone_accuracy),
         ),
     ];
     for (title, pick) in sections {
