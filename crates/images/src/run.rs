@@ -196,6 +196,15 @@ pub fn run_image(
     }
     let is_ours = |name: &str| RUN_FILES.contains(&name) || name.starts_with('.');
     let (outdir, _lock, work) = if options.resume {
+        if out.join("eval.json").is_file() {
+            return Err(crate::error::config_error(
+                "--resume",
+                format!(
+                    "{} holds a finished run (eval.json): nothing to resume; use --force to run                      it again",
+                    out.display()
+                ),
+            ));
+        }
         let lock = DirLock::acquire(out)?;
         let saved = ImageRunConfig::load(&out.join("config.toml"))?;
         if &saved != config {

@@ -547,12 +547,30 @@ fn a_stopped_run_resumes_to_the_same_bytes_as_an_uninterrupted_one() {
         }
     }
     assert!(!cut.join("checkpoint.json").exists());
-    // Resuming with another config is refused.
+    // A finished run has nothing to resume, and stays as it is.
+    let before = std::fs::read(cut.join("eval.json")).unwrap();
+    let err = run_image(
+        &config,
+        &cut,
+        RunOptions {
+            force: false,
+            resume: true,
+        },
+        &mut |_| true,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("nothing to resume"), "{err}");
+    assert_eq!(std::fs::read(cut.join("eval.json")).unwrap(), before);
+    // Resuming a stopped run with another config is refused.
+    let cut2 = tmp.path().join("cut2");
+    let _ = run_image(&config, &cut2, RunOptions::default(), &mut |p| {
+        !matches!(p, Progress::Epoch(_))
+    });
     let mut other = config.clone();
     other.train.epochs = 4;
     let err = run_image(
         &other,
-        &cut,
+        &cut2,
         RunOptions {
             force: false,
             resume: true,
