@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use dimua_images::run::{Progress, RUN_FILES};
+use dimua_images::run::Progress;
 use dimua_images::{expand_sweep, run_image, ImageRunConfig, ImagesError, RunOptions};
 
 use crate::progress;
@@ -113,6 +113,10 @@ fn run_one(
             );
             Ok(())
         }
+        Err(ImagesError::Stopped) if options.force => bail!(
+            "stopped; the new run was discarded and {} is as it was",
+            out.display()
+        ),
         Err(ImagesError::Stopped) => bail!(
             "stopped; continue with: dimua images run --config ... --out {} --resume",
             out.display()
@@ -150,6 +154,16 @@ pub fn run(command: ImagesCommand) -> anyhow::Result<()> {
             for (i, run) in runs.iter().enumerate() {
                 let dir = args.out.join(&run.name);
                 if dir.join("eval.json").is_file() {
+                    // Finished: skipped, but only if it is this sweep's run.
+                    let saved = ImageRunConfig::load(&dir.join("config.toml"))
+                        .with_context(|| format!("{} holds an unreadable run", dir.display()))?;
+                    if saved != run.config {
+                        bail!(
+                            "{} holds a finished run of another config (the sweep's [base] or \
+                             grid changed?): move it away or use another --out",
+                            dir.display()
+                        );
+                    }
                     println!("[{}/{total}] {}: done, skipped", i + 1, run.name);
                     continue;
                 }
@@ -158,16 +172,10 @@ pub fn run(command: ImagesCommand) -> anyhow::Result<()> {
                     continue;
                 }
                 println!("[{}/{total}] {}", i + 1, run.name);
-                let resume = dir.join("checkpoint.json").is_file();
-                let force = !resume
-                    && dir.is_dir()
-                    && std::fs::read_dir(&dir)?.all(|e| {
-                        e.map(|e| {
-                            let n = e.file_name().to_string_lossy().into_owned();
-                            RUN_FILES.contains(&n.as_str()) || n.starts_with('.')
-                        })
-                        .unwrap_or(false)
-                    });
+                // An interrupted run (its config.toml is there) continues where it stopped;
+                // anything else in the folder makes the run refuse it.
+                let resume = dir.join("config.toml").is_file();
+                let force = false;
                 run_one(&run.config, &dir, RunOptions { force, resume }).with_context(|| {
                     format!("sweep run {} (re-run the sweep to resume)", run.name)
                 })?;

@@ -303,11 +303,24 @@ pub fn expand_sweep(text: &str, origin: &str) -> Result<Vec<SweepRun>> {
     Ok(runs)
 }
 
+/// A grid value as part of a directory name: letters, digits, `.`, `-` and `_` kept, anything
+/// else (a `/` of a path, spaces, quotes) turned into `_`, and no `..`.
 fn value_name(v: &toml::Value) -> String {
-    match v {
+    let raw = match v {
         toml::Value::String(s) => s.clone(),
         other => other.to_string(),
-    }
+    };
+    let clean: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    clean.replace("..", "_")
 }
 
 fn set_dotted(

@@ -9,7 +9,8 @@
 //! * [`model`]: backbone + atlas heads, the pretraining loss, frozen features.
 //! * [`config`]: run configs and sweep expansion.
 //! * [`run`]: one run end to end in a safe, resumable run directory.
-//! * [`report`]: Table 2 / 5 / 6 layouts from finished runs.
+//! * [`report`]: the Table 2 layout of finished runs (a setup column separates Table 5's
+//!   switches and Table 6's tau), and Fig. 1's entropy curves.
 
 #![warn(missing_docs)]
 

@@ -1,6 +1,7 @@
-//! Tables from finished image runs (`eval.json`): the paper's Table 2 layout (rows: method and
-//! heads; columns: units per head; cells: mean ± std of the linear-evaluation accuracy over
-//! seeds), with the randomly initialised encoders' accuracy beside.
+//! Tables from finished image runs (`eval.json`): the paper's Table 2 layout (rows: method,
+//! heads and setup; columns: units per head; cells: mean ± std of the linear-evaluation
+//! accuracy over seeds), with the randomly initialised encoders' accuracy beside; and Fig. 1's
+//! membership entropy per epoch.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -63,8 +64,9 @@ fn mean_std(values: &[f64]) -> String {
     format!("{mean:.3} ± {:.3}", var.sqrt())
 }
 
-/// The Table 2 layout as Markdown: one row per (method, heads) in the methods' order, one
-/// column per units value, the trained encoders' accuracy (output features) as mean ± std over
+/// The Table 2 layout as Markdown: one row per (method, heads, setup) in the methods' order
+/// (the setup column keeps Table 5's switches and Table 6's tau apart), one column per units
+/// value, the trained encoders' accuracy (output features) as mean ± std over
 /// seeds (seed count in brackets when they differ), then the same for the backbone features
 /// and for the random-init baselines.
 pub fn table2_markdown(runs: &[FoundImageRun]) -> String {
@@ -97,8 +99,8 @@ pub fn table2_markdown(runs: &[FoundImageRun]) -> String {
         ),
     ];
     for (title, pick) in sections {
-        let mut cells: BTreeMap<(usize, String, usize), BTreeMap<usize, Vec<f64>>> =
-            BTreeMap::new();
+        type Row = (usize, String, usize, String);
+        let mut cells: BTreeMap<Row, BTreeMap<usize, Vec<f64>>> = BTreeMap::new();
         for r in runs {
             if let Some(v) = pick(&r.result) {
                 cells
@@ -106,6 +108,7 @@ pub fn table2_markdown(runs: &[FoundImageRun]) -> String {
                         order(&r.result.method),
                         r.result.method.clone(),
                         r.result.heads,
+                        r.result.setup.clone(),
                     ))
                     .or_default()
                     .entry(r.result.units)
@@ -116,22 +119,22 @@ pub fn table2_markdown(runs: &[FoundImageRun]) -> String {
         if cells.is_empty() {
             continue;
         }
-        out.push_str(&format!("### {title}\n\n| method | heads |"));
+        out.push_str(&format!("### {title}\n\n| method | heads | setup |"));
         for u in &units {
             out.push_str(&format!(" {u} |"));
         }
-        out.push_str("\n|---|---:|");
+        out.push_str("\n|---|---:|---|");
         for _ in &units {
             out.push_str("---:|");
         }
         out.push('\n');
-        for ((_, method, heads), by_units) in &cells {
+        for ((_, method, heads, setup), by_units) in &cells {
             let heads = if *heads == 1 {
                 "-".to_string()
             } else {
                 heads.to_string()
             };
-            out.push_str(&format!("| {method} | {heads} |"));
+            out.push_str(&format!("| {method} | {heads} | {setup} |"));
             for u in &units {
                 match by_units.get(u) {
                     Some(v) => out.push_str(&format!(" {} ({}) |", mean_std(v), v.len())),

@@ -38,6 +38,12 @@ pub const RUN_FILES: &[&str] = &[
     "eval.json",
 ];
 
+/// Whether `name` is a file an image run writes (its files, or one of its hidden temporary
+/// files `.NAME.*.tmp`): the only entries `--force` may replace.
+pub fn is_run_file(name: &str) -> bool {
+    RUN_FILES.contains(&name) || (name.starts_with('.') && name.ends_with(".tmp"))
+}
+
 /// Images per forward pass when computing frozen features.
 const FEATURE_CHUNK: i64 = 512;
 
@@ -87,6 +93,11 @@ pub struct EvalResult {
     pub seed: u64,
     /// Backbone name.
     pub backbone: String,
+    /// What else sets the run apart from another of the same method, heads and units (backbone
+    /// and width, epochs, the FC1 / clamp / FC2 switches, tau and its scaling), so that a
+    /// report never pools different setups as seeds. Empty in results of older versions.
+    #[serde(default)]
+    pub setup: String,
     /// The trained model.
     pub trained: LinearEval,
     /// The same-seed randomly initialised model, when asked for.
@@ -184,6 +195,18 @@ pub fn run_image(
             ),
         ));
     }
+    if eval_val.is_empty() {
+        return Err(crate::error::config_error(
+            "dataset.val_fraction",
+            format!(
+                "leaves no validation image for the linear evaluation ({} train images, {} \
+                 classes): every class needs at least two train images (raise \
+                 dataset.max_train or val_fraction)",
+                data.train.len(),
+                data.classes.len()
+            ),
+        ));
+    }
     if eval_train.len() < config.eval.batch_size {
         return Err(crate::error::config_error(
             "eval.batch_size",
@@ -194,7 +217,7 @@ pub fn run_image(
             ),
         ));
     }
-    let is_ours = |name: &str| RUN_FILES.contains(&name) || name.starts_with('.');
+    let is_ours = is_run_file;
     let (outdir, _lock, work) = if options.resume {
         if out.join("eval.json").is_file() {
             return Err(crate::error::config_error(
@@ -206,6 +229,16 @@ pub fn run_image(
             ));
         }
         let lock = DirLock::acquire(out)?;
+        // Checked again under the lock: another process may have finished it meanwhile.
+        if out.join("eval.json").is_file() {
+            return Err(crate::error::config_error(
+                "--resume",
+                format!(
+                    "{} was finished by another process meanwhile",
+                    out.display()
+                ),
+            ));
+        }
         let saved = ImageRunConfig::load(&out.join("config.toml"))?;
         if &saved != config {
             return Err(crate::error::config_error(
@@ -323,10 +356,20 @@ fn train_and_evaluate(
         steps: 0,
         metrics: Vec::new(),
     };
-    if ckpt_meta.is_file() {
-        meta = read_json(&ckpt_meta)?;
+    if ckpt.is_file() {
         let saved = Tensor::read_safetensors(&ckpt).ctx("reading checkpoint.safetensors")?;
         let saved: std::collections::HashMap<String, Tensor> = saved.into_iter().collect();
+        let meta_bytes = saved
+            .get("meta/json")
+            .map(|t| Vec::<u8>::try_from(t).unwrap_or_default())
+            .unwrap_or_default();
+        meta = serde_json::from_slice(&meta_bytes).map_err(|e| ImagesError::Format {
+            path: ckpt.clone(),
+            reason: format!(
+                "has no readable counters ({e}): it is not an image-run checkpoint of this \
+                 version; remove the run directory and start again"
+            ),
+        })?;
         tch::no_grad(|| -> Result<()> {
             for (name, var) in vs.variables().iter_mut() {
                 let s = saved
@@ -457,7 +500,10 @@ fn train_and_evaluate(
         meta.metrics.push(m.clone());
         meta.epochs_done = epoch + 1;
         meta.steps = steps;
-        save_checkpoint(&vs, &trainable_names, &adam, &ckpt)?;
+        // One file holds weights, moments and the counters (`meta/json`), so a crash can never
+        // pair weights of one epoch with the counters of another; checkpoint.json is a
+        // human-readable copy written after it.
+        save_checkpoint(&vs, &trainable_names, &adam, &to_json(&meta), &ckpt)?;
         write_atomic(&ckpt_meta, &to_json(&meta))?;
         let lines: String = meta
             .metrics
@@ -490,6 +536,7 @@ fn train_and_evaluate(
         units: layout.units,
         seed: config.seed,
         backbone: config.model.backbone.clone(),
+        setup: setup_label(config, &layout),
         trained,
         random_init,
         epochs: config.train.epochs,
@@ -500,10 +547,37 @@ fn train_and_evaluate(
     })
 }
 
+/// The [`EvalResult::setup`] of a run.
+pub fn setup_label(config: &ImageRunConfig, layout: &Layout) -> String {
+    let switch = |on: bool, name: &str| format!("{}{name}", if on { "+" } else { "-" });
+    let mut s = format!(
+        "{}/{} {}ep {} {} {}",
+        config.model.backbone,
+        config.model.width,
+        config.train.epochs,
+        switch(layout.fc1, "fc1"),
+        switch(layout.clamp, "clamp"),
+        switch(layout.fc2, "fc2"),
+    );
+    if layout.method.membership_loss {
+        s.push_str(&format!(
+            " tau {}{}",
+            config.train.tau,
+            if config.train.tau_linear {
+                " linear"
+            } else {
+                ""
+            }
+        ));
+    }
+    s
+}
+
 fn save_checkpoint(
     vs: &nn::VarStore,
     trainable: &[String],
     adam: &Adam,
+    meta_json: &[u8],
     path: &Path,
 ) -> Result<()> {
     let vars = vs.variables();
@@ -515,6 +589,7 @@ fn save_checkpoint(
         named.push((format!("adam_m/{name}"), m.to_device(Device::Cpu)));
         named.push((format!("adam_v/{name}"), v.to_device(Device::Cpu)));
     }
+    named.push(("meta/json".to_string(), Tensor::from_slice(meta_json)));
     named.sort_by(|a, b| a.0.cmp(&b.0));
     replace_with(path, |tmp| {
         Tensor::write_safetensors(&named, tmp).map_err(|e| ImagesError::Torch {

@@ -603,6 +603,38 @@ fn bad_input_is_refused_before_anything_is_written() {
     .unwrap_err();
     assert!(err.to_string().contains("notes.txt"), "{err}");
     assert_eq!(std::fs::read(out.join("notes.txt")).unwrap(), b"mine");
+    // --force replaces only an image run's own files: a hidden file of the user's (here
+    // `.env`) makes it refuse too, and stays.
+    let hidden = tmp.path().join("hidden");
+    std::fs::create_dir_all(&hidden).unwrap();
+    std::fs::write(hidden.join(".env"), b"SECRET=1").unwrap();
+    std::fs::write(hidden.join("eval.json"), b"{}").unwrap();
+    let err = run_image(
+        &config,
+        &hidden,
+        RunOptions {
+            force: true,
+            resume: false,
+        },
+        &mut |_| true,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains(".env"), "{err}");
+    assert_eq!(std::fs::read(hidden.join(".env")).unwrap(), b"SECRET=1");
+    // Too few images per class for the linear evaluation's validation split: said up front.
+    let mut few = config.clone();
+    few.dataset.max_train = Some(4);
+    few.train.batch_size = 2;
+    few.eval.batch_size = 1;
+    let err = run_image(
+        &few,
+        &tmp.path().join("few"),
+        RunOptions::default(),
+        &mut |_| true,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("dataset.val_fraction"), "{err}");
+    assert!(!tmp.path().join("few").exists());
     // A batch larger than the data, and a missing dataset: nothing is created.
     let mut big = config.clone();
     big.train.batch_size = 1000;
@@ -659,6 +691,21 @@ fn the_shipped_table_sweeps_expand_to_the_papers_runs() {
         .iter()
         .all(|r| r.config.model.backbone == "resnet18" && r.config.train.epochs == 100));
     assert_eq!(count("quick-digits-sweep.toml").len(), 9);
+    // Grid values become safe folder names: no path separators, no `..`.
+    let runs = expand_sweep(
+        "[base]\nmethod = \"simclr\"\n[base.dataset]\nformat = \"folder\"\npath = \"x\"\n\
+         [[grid]]\n\"dataset.path\" = [\"data/a b\", \"../../etc\"]\n",
+        "paths",
+    )
+    .unwrap();
+    for r in &runs {
+        assert!(
+            !r.name.contains('/') && !r.name.contains("..") && !r.name.contains(' '),
+            "{}",
+            r.name
+        );
+    }
+    assert_ne!(runs[0].name, runs[1].name);
     // Two grids producing the same run are refused.
     let err = expand_sweep(
         "[base]\nmethod = \"simclr\"\n[base.dataset]\nformat = \"folder\"\npath = \"x\"\n\

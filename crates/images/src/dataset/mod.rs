@@ -42,9 +42,9 @@ pub struct DatasetConfig {
     /// `atari` only: the RAM label whose value is the class (e.g. `player_x`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
-    /// Side of the square images the model sees; images of another size are resized once at
-    /// load (area interpolation when shrinking, bilinear when growing). `None`: as stored
-    /// (must be square).
+    /// Side of the square images the model sees: the dataset's images (all of one size) are
+    /// resized once at load (area interpolation when shrinking, bilinear when growing).
+    /// `None`: as stored (must be square).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_size: Option<usize>,
     /// Fraction of the train images held out (per class, seeded) as the validation split of
@@ -257,7 +257,7 @@ impl ImageData {
         let (h, w) = self.train.size();
         if self.test.size() != (h, w) {
             return Err(bad(format!(
-                "train images are {h}x{w} but test images {:?}: set [dataset] image_size",
+                "train images are {h}x{w} but test images {:?}: give both splits one size",
                 self.test.size()
             )));
         }
