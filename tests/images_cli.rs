@@ -158,3 +158,84 @@ epochs = 10
     assert!(t.contains("\"lives\"") && t.contains("enemy_score"), "{t}");
     assert!(!tmp.path().join("bad").exists());
 }
+
+/// A CIFAR-format folder of `n` train and `m` test records whose class (0..4) is the colour.
+fn colour_cifar(dir: &Path, n: usize, m: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let record = |i: usize| {
+        let class = (i % 4) as u8;
+        let mut r = vec![class];
+        for plane in 0..3u8 {
+            let on = (class + plane) % 4 < 2;
+            r.extend((0..1024).map(|p| if on { 200 } else { (p % 37) as u8 }));
+        }
+        r
+    };
+    let file = |k: usize| (0..k).flat_map(record).collect::<Vec<u8>>();
+    std::fs::write(dir.join("data_batch_1.bin"), file(n)).unwrap();
+    std::fs::write(dir.join("test_batch.bin"), file(m)).unwrap();
+}
+
+#[test]
+fn a_sweep_skips_its_finished_runs_and_refuses_finished_runs_of_another_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("cifar");
+    colour_cifar(&data, 48, 8);
+    let sweep = tmp.path().join("sweep.toml");
+    let sweep_text = format!(
+        r#"[base]
+method = "simclr"
+device = "cpu"
+[base.dataset]
+format = "cifar10"
+path = "{}"
+image_size = 8
+[base.model]
+width = 4
+units = 8
+[base.train]
+epochs = 1
+batch_size = 16
+[base.eval]
+batch_size = 8
+epochs = 5
+[[grid]]
+seed = [1, 2]
+"#,
+        data.display()
+    );
+    write(&sweep, &sweep_text);
+    let out_dir = tmp.path().join("runs");
+    let sweep_args = [
+        "images",
+        "sweep",
+        "--config",
+        sweep.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ];
+    let out = run(&sweep_args);
+    assert!(out.status.success(), "{}", text(&out));
+    for seed in [1, 2] {
+        assert!(out_dir
+            .join(format!("simclr-1x8__s{seed}/eval.json"))
+            .is_file());
+    }
+    let out = run(&sweep_args);
+    assert_eq!(
+        text(&out).matches("done, skipped").count(),
+        2,
+        "{}",
+        text(&out)
+    );
+    // The same folders under an edited [base] are not mistaken for this sweep's results.
+    write(&sweep, &sweep_text.replace("epochs = 1\n", "epochs = 2\n"));
+    let before = std::fs::read(out_dir.join("simclr-1x8__s1/eval.json")).unwrap();
+    let out = run(&sweep_args);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("another config"), "{}", text(&out));
+    assert_eq!(
+        std::fs::read(out_dir.join("simclr-1x8__s1/eval.json")).unwrap(),
+        before
+    );
+}
