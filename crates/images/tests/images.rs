@@ -413,6 +413,18 @@ lr = 1e-2
     ImageRunConfig::from_toml(&text, "test").unwrap()
 }
 
+/// `--resume`.
+const RESUME: RunOptions = RunOptions {
+    force: false,
+    resume: true,
+};
+
+/// `--force`.
+const FORCE: RunOptions = RunOptions {
+    force: true,
+    resume: false,
+};
+
 fn read_eval(dir: &Path) -> EvalResult {
     serde_json::from_str(&std::fs::read_to_string(dir.join("eval.json")).unwrap()).unwrap()
 }
@@ -513,16 +525,7 @@ fn a_stopped_run_resumes_to_the_same_bytes_as_an_uninterrupted_one() {
     // Starting it afresh without --force is refused; resuming finishes it.
     let err = run_image(&config, &cut, RunOptions::default(), &mut |_| true).unwrap_err();
     assert!(err.to_string().contains("--resume"), "{err}");
-    let resumed = run_image(
-        &config,
-        &cut,
-        RunOptions {
-            force: false,
-            resume: true,
-        },
-        &mut |_| true,
-    )
-    .unwrap();
+    let resumed = run_image(&config, &cut, RESUME, &mut |_| true).unwrap();
     assert_eq!(resumed.trained.accuracy, read_eval(&whole).trained.accuracy);
     for f in ["encoder.safetensors", "metrics.jsonl", "eval.json"] {
         let (a, b) = (
@@ -549,16 +552,7 @@ fn a_stopped_run_resumes_to_the_same_bytes_as_an_uninterrupted_one() {
     assert!(!cut.join("checkpoint.json").exists());
     // A finished run has nothing to resume, and stays as it is.
     let before = std::fs::read(cut.join("eval.json")).unwrap();
-    let err = run_image(
-        &config,
-        &cut,
-        RunOptions {
-            force: false,
-            resume: true,
-        },
-        &mut |_| true,
-    )
-    .unwrap_err();
+    let err = run_image(&config, &cut, RESUME, &mut |_| true).unwrap_err();
     assert!(err.to_string().contains("nothing to resume"), "{err}");
     assert_eq!(std::fs::read(cut.join("eval.json")).unwrap(), before);
     // Resuming a stopped run with another config is refused.
@@ -568,16 +562,7 @@ fn a_stopped_run_resumes_to_the_same_bytes_as_an_uninterrupted_one() {
     });
     let mut other = config.clone();
     other.train.epochs = 4;
-    let err = run_image(
-        &other,
-        &cut2,
-        RunOptions {
-            force: false,
-            resume: true,
-        },
-        &mut |_| true,
-    )
-    .unwrap_err();
+    let err = run_image(&other, &cut2, RESUME, &mut |_| true).unwrap_err();
     assert!(err.to_string().contains("differs"), "{err}");
 }
 
@@ -591,16 +576,7 @@ fn bad_input_is_refused_before_anything_is_written() {
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("notes.txt"), b"mine").unwrap();
     let config = tiny_config("simclr", 1, &data);
-    let err = run_image(
-        &config,
-        &out,
-        RunOptions {
-            force: true,
-            resume: false,
-        },
-        &mut |_| true,
-    )
-    .unwrap_err();
+    let err = run_image(&config, &out, FORCE, &mut |_| true).unwrap_err();
     assert!(err.to_string().contains("notes.txt"), "{err}");
     assert_eq!(std::fs::read(out.join("notes.txt")).unwrap(), b"mine");
     // --force replaces only an image run's own files: a hidden file of the user's (here
@@ -609,16 +585,7 @@ fn bad_input_is_refused_before_anything_is_written() {
     std::fs::create_dir_all(&hidden).unwrap();
     std::fs::write(hidden.join(".env"), b"SECRET=1").unwrap();
     std::fs::write(hidden.join("eval.json"), b"{}").unwrap();
-    let err = run_image(
-        &config,
-        &hidden,
-        RunOptions {
-            force: true,
-            resume: false,
-        },
-        &mut |_| true,
-    )
-    .unwrap_err();
+    let err = run_image(&config, &hidden, FORCE, &mut |_| true).unwrap_err();
     assert!(err.to_string().contains(".env"), "{err}");
     assert_eq!(std::fs::read(hidden.join(".env")).unwrap(), b"SECRET=1");
     // Too few images per class for the linear evaluation's validation split: said up front.
