@@ -249,9 +249,9 @@ fn per_image(values: &[f64], device: Device) -> Result<Tensor> {
 
 /// A per-image boolean mask `[B, 1, 1, 1]` on `device`.
 fn mask(values: &[bool], device: Device) -> Result<Tensor> {
-    let v: Vec<f32> = values.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect();
-    per_image(&v.iter().map(|&x| x as f64).collect::<Vec<_>>(), device)?
-        .f_gt(0.5)
+    Tensor::from_slice(values)
+        .f_view([values.len() as i64, 1, 1, 1])
+        .and_then(|t| t.f_to_device(device))
         .ctx("uploading augmentation masks")
 }
 

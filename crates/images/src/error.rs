@@ -53,6 +53,17 @@ pub enum ImagesError {
     /// An atomic write failed.
     #[error(transparent)]
     Fs(#[from] dimua_core::fs::FsError),
+    /// The optimiser failed.
+    #[error(transparent)]
+    Optim(#[from] dimua_optim::OptimError),
+    /// The loss stopped being a finite number.
+    #[error("the loss became {value} at step {step}: lower train.lr")]
+    Diverged {
+        /// Pretraining step.
+        step: u64,
+        /// The loss.
+        value: f64,
+    },
     /// The run was stopped (Ctrl-C) before it finished; its checkpoint is kept.
     #[error("stopped; continue with --resume")]
     Stopped,

@@ -55,13 +55,22 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<FoundImageRun>) {
 
 /// `mean ± std` (sample std; `±` omitted for one value).
 fn mean_std(values: &[f64]) -> String {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
+    let (mean, std) = mean_and_std(values);
     if values.len() < 2 {
         return format!("{mean:.3}");
     }
+    format!("{mean:.3} ± {std:.3}")
+}
+
+/// Mean and sample standard deviation (0 for fewer than two values) of `values`.
+fn mean_and_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    if values.len() < 2 {
+        return (mean, 0.0);
+    }
     let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    format!("{mean:.3} ± {:.3}", var.sqrt())
+    (mean, var.sqrt())
 }
 
 /// The Table 2 layout as Markdown: one row per (method, heads, setup) in the methods' order
@@ -188,13 +197,7 @@ pub fn entropy_per_epoch(runs: &[FoundImageRun]) -> Vec<EntropyPerEpoch> {
             let epochs = (0..len)
                 .map(|e| {
                     let v: Vec<f64> = curves.iter().map(|c| c[e]).collect();
-                    let n = v.len() as f64;
-                    let mean = v.iter().sum::<f64>() / n;
-                    let std = if v.len() > 1 {
-                        (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
-                    } else {
-                        0.0
-                    };
+                    let (mean, std) = mean_and_std(&v);
                     (e as f64, mean, std)
                 })
                 .collect();

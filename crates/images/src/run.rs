@@ -324,18 +324,7 @@ fn train_and_evaluate(
         Some(e)
     };
     let trainable = vs.trainable_variables();
-    let mut adam = Adam::new(&trainable, config.train.lr, config.train.adam_eps).map_err(|e| {
-        ImagesError::Torch {
-            context: format!("creating Adam: {e}"),
-            source: tch::TchError::Kind("adam".into()),
-        }
-    })?;
-    let names: Vec<String> = {
-        let vars = vs.variables();
-        let mut names: Vec<String> = vars.keys().cloned().collect();
-        names.sort();
-        names
-    };
+    let mut adam = Adam::new(&trainable, config.train.lr, config.train.adam_eps)?;
     let trainable_names: Vec<String> = {
         // trainable_variables() follows the store's creation order; match names by identity.
         let vars = vs.variables();
@@ -396,11 +385,7 @@ fn train_and_evaluate(
             };
             moments.push((get("adam_m")?, get("adam_v")?));
         }
-        adam.restore(meta.steps, moments)
-            .map_err(|e| ImagesError::Torch {
-                context: format!("restoring Adam: {e}"),
-                source: tch::TchError::Kind("adam".into()),
-            })?;
+        adam.restore(meta.steps, moments)?;
     }
     let n = data.train.len();
     let bs = config.train.batch_size;
@@ -450,11 +435,7 @@ fn train_and_evaluate(
             )?;
             let grads =
                 Tensor::f_run_backward(&[&loss.total], &trainable, false, false).ctx("backward")?;
-            adam.step(&trainable, &grads)
-                .map_err(|e| ImagesError::Torch {
-                    context: format!("Adam step: {e}"),
-                    source: tch::TchError::Kind("adam".into()),
-                })?;
+            adam.step(&trainable, &grads)?;
             let values = Tensor::f_stack(
                 &[
                     &loss.total,
@@ -470,12 +451,9 @@ fn train_and_evaluate(
             .ctx("loss values")?;
             let values: Vec<f64> = Vec::<f64>::try_from(&values.f_detach()?)?;
             if !values[0].is_finite() {
-                return Err(ImagesError::Torch {
-                    context: format!(
-                        "the loss became {} at step {steps}: lower train.lr",
-                        values[0]
-                    ),
-                    source: tch::TchError::Kind("non-finite loss".into()),
+                return Err(ImagesError::Diverged {
+                    step: steps,
+                    value: values[0],
                 });
             }
             for (s, v) in sums.iter_mut().zip(&values) {
@@ -515,7 +493,6 @@ fn train_and_evaluate(
             return Err(ImagesError::Stopped);
         }
     }
-    let _ = names;
     observer(&Progress::Evaluating);
     let trained = linear_eval(&model, &eval_sets, config, device)?;
     let mut weights: Vec<(String, Tensor)> = vs
