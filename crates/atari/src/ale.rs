@@ -67,9 +67,30 @@ impl Ale {
     /// The ROM is re-hashed: its bytes must match `rom.md5`, and the md5 must be the game's
     /// canonical one unless the ROM came from [`RomSource::UnverifiedUserFile`].
     pub fn new(rom: &Rom, seed: u32) -> Result<Ale, AtariError> {
+        Ale::with_sticky_actions(rom, seed, 0.0)
+    }
+
+    /// [`Ale::new`] with ALE's `repeat_action_probability` (sticky actions, Machado et al.
+    /// 2018): on every emulated frame ALE keeps the previous frame's action with this
+    /// probability instead of the one given to `act`, drawing from its own RNG seeded with
+    /// `seed` (so trajectories stay reproducible). `0.0` is what [`Ale::new`] uses; values
+    /// outside `0.0..1.0` (or NaN) are refused with [`AtariError::InvalidConfig`].
+    pub fn with_sticky_actions(
+        rom: &Rom,
+        seed: u32,
+        repeat_action_probability: f32,
+    ) -> Result<Ale, AtariError> {
         let game = rom.game;
         if seed == 0 || seed > i32::MAX as u32 {
             return Err(AtariError::InvalidSeed { seed: seed as u64 });
+        }
+        if !(0.0..1.0).contains(&repeat_action_probability) {
+            return Err(AtariError::InvalidConfig {
+                reason: format!(
+                    "repeat_action_probability (sticky actions) must be in [0, 1), got \
+                     {repeat_action_probability}; Machado et al. recommend 0.25"
+                ),
+            });
         }
         let md5 = md5_hex(&rom.bytes);
         let opted_in = matches!(rom.source, RomSource::UnverifiedUserFile(_));
@@ -112,7 +133,11 @@ impl Ale {
                     });
                 };
                 ale_sys::setInt(ptr.as_ptr(), c"random_seed".as_ptr(), seed as i32);
-                ale_sys::setFloat(ptr.as_ptr(), c"repeat_action_probability".as_ptr(), 0.0);
+                ale_sys::setFloat(
+                    ptr.as_ptr(),
+                    c"repeat_action_probability".as_ptr(),
+                    repeat_action_probability,
+                );
                 ale_sys::setInt(ptr.as_ptr(), c"frame_skip".as_ptr(), 1);
                 ale_sys::setBool(ptr.as_ptr(), c"color_averaging".as_ptr(), false);
                 ale_sys::loadROM(ptr.as_ptr(), c_path.as_ptr());

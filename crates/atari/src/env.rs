@@ -5,7 +5,7 @@ use dimua_core::seed::splitmix64;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::ale::{Ale, ACTION_FIRE, RAM_SIZE};
+use crate::ale::{Ale, ACTION_FIRE, NUM_ALE_ACTIONS, RAM_SIZE};
 use crate::annotations::{labels, Label};
 use crate::error::AtariError;
 use crate::frame::{max_gray, max_rgb, Palette};
@@ -13,7 +13,7 @@ use crate::games::Game;
 use crate::roms::Rom;
 
 /// Settings of one [`AtariAriEnv`]; the defaults are AtariARI's.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EnvConfig {
     /// Seeds both the emulator (via [`ale_seed_from`]) and the env's own RNG (no-op counts).
     /// AtariARI uses `42 + rank` for env `rank`.
@@ -27,8 +27,21 @@ pub struct EnvConfig {
     /// A lost life (lives decrease and stay > 0) ends the episode (true).
     pub episodic_life: bool,
     /// On reset press FIRE (action 1) then action 2, for games whose minimal action set has
-    /// FIRE (true).
+    /// FIRE (true). With `full_action_set` every game has FIRE as action 1.
     pub fire_reset: bool,
+    /// The observation is the max of the last two raw frames of a step (true, baselines'
+    /// `MaxAndSkipEnv`); false: the last raw frame alone.
+    pub max_pool: bool,
+    /// ALE's sticky actions: each emulated frame keeps the previous frame's action with this
+    /// probability (0.0; Machado et al. 2018 recommend 0.25).
+    pub repeat_action_probability: f32,
+    /// Play with all 18 ALE actions (action index = ALE id) instead of the game's minimal
+    /// set (false).
+    pub full_action_set: bool,
+    /// Truncate the episode once this many emulator frames have run since the last real
+    /// reset (no-op and FIRE frames included); 0 = never (AtariARI's data sizes never reach
+    /// gym's limit). The DQN and Machado settings use 108,000 (30 minutes at 60 Hz).
+    pub max_episode_frames: u64,
 }
 
 impl Default for EnvConfig {
@@ -40,6 +53,10 @@ impl Default for EnvConfig {
             frame_skip: 4,
             episodic_life: true,
             fire_reset: true,
+            max_pool: true,
+            repeat_action_probability: 0.0,
+            full_action_set: false,
+            max_episode_frames: 0,
         }
     }
 }
@@ -55,6 +72,9 @@ pub struct StepOutcome {
     pub game_over: bool,
     /// Lives after the step, as ALE reports them.
     pub lives: i32,
+    /// The episode hit [`EnvConfig::max_episode_frames`] without ending (never together
+    /// with `done`); the next reset is a real one.
+    pub truncated: bool,
 }
 
 impl StepOutcome {
@@ -99,8 +119,14 @@ pub fn random_action<R: Rng + ?Sized>(rng: &mut R, n: usize) -> usize {
 ///   followed by a reset if it ends the episode; the observation is action 2's. The RAM is
 ///   read at the end.
 ///
-/// Not reproduced: gym's `TimeLimit` (400,000 raw frames per game), which cannot trigger at
-/// AtariARI's data sizes, and `ClipRewardEnv` (see [`StepOutcome::clipped_reward`]). The
+/// Beyond AtariARI (all off by default): sticky actions, the full action set, the last frame
+/// instead of the max of two, and a per-episode emulator-frame cap
+/// ([`EnvConfig::max_episode_frames`]: the step that reaches it reports `truncated`, and the
+/// next reset is a real one).
+///
+/// Not reproduced: gym's `TimeLimit` (400,000 raw frames per game) by default, which cannot
+/// trigger at AtariARI's data sizes, and `ClipRewardEnv` (see
+/// [`StepOutcome::clipped_reward`]). The
 /// no-op counts come from a ChaCha8 RNG seeded with `seed`, not numpy's, so trajectories
 /// are AtariARI-distributed but not bit-identical to a Python run.
 ///
@@ -124,6 +150,8 @@ pub struct AtariAriEnv {
     lives: i32,
     was_real_done: bool,
     needs_reset: bool,
+    /// Emulator frames since the last real reset (`ale.reset_game`).
+    episode_frames: u64,
 }
 
 impl AtariAriEnv {
@@ -134,8 +162,13 @@ impl AtariAriEnv {
                 reason: "frame_skip must be at least 1".into(),
             });
         }
-        let ale = Ale::new(rom, ale_seed_from(config.seed))?;
-        let actions = ale.minimal_action_set().to_vec();
+        let ale =
+            Ale::with_sticky_actions(rom, ale_seed_from(config.seed), config.repeat_action_probability)?;
+        let actions = if config.full_action_set {
+            (0..NUM_ALE_ACTIONS as i32).collect()
+        } else {
+            ale.minimal_action_set().to_vec()
+        };
         let fire = config.fire_reset && actions.contains(&ACTION_FIRE);
         if fire && actions.len() < 3 {
             return Err(AtariError::Emulator {
@@ -165,6 +198,7 @@ impl AtariAriEnv {
             lives: 0,
             was_real_done: true,
             needs_reset: true,
+            episode_frames: 0,
             ale,
             config,
         })
@@ -180,12 +214,14 @@ impl AtariAriEnv {
         &self.config
     }
 
-    /// Number of actions (size of the game's minimal action set).
+    /// Number of actions (size of the game's minimal action set, or 18 with
+    /// `full_action_set`).
     pub fn num_actions(&self) -> usize {
         self.actions.len()
     }
 
-    /// The minimal action set as ALE action ids (action index `i` plays entry `i`).
+    /// The action set as ALE action ids (action index `i` plays entry `i`): the minimal set,
+    /// or `0..18` with `full_action_set`.
     pub fn action_set(&self) -> &[i32] {
         &self.actions
     }
@@ -254,6 +290,12 @@ impl AtariAriEnv {
         self.ale.lives()
     }
 
+    /// Emulator frames since the last real reset (no-op and FIRE frames included): what
+    /// [`EnvConfig::max_episode_frames`] is compared with.
+    pub fn episode_frames(&self) -> u64 {
+        self.episode_frames
+    }
+
     /// The underlying emulator (read-only).
     pub fn ale(&self) -> &Ale {
         &self.ale
@@ -298,11 +340,19 @@ impl AtariAriEnv {
         }
         let (reward, done) = self.life_step(action);
         self.ale.ram(&mut self.ram);
+        let cap = self.config.max_episode_frames;
+        let truncated = !self.was_real_done && cap > 0 && self.episode_frames >= cap;
+        if truncated {
+            // gym's TimeLimit ends the whole game: the next reset is a real one.
+            self.was_real_done = true;
+            self.needs_reset = true;
+        }
         Ok(StepOutcome {
             reward,
-            done,
-            game_over: self.was_real_done,
+            done: done && !truncated,
+            game_over: self.was_real_done && !truncated,
             lives: self.lives,
+            truncated,
         })
     }
 
@@ -334,6 +384,7 @@ impl AtariAriEnv {
         let mut game_over = false;
         for i in 0..skip {
             reward += self.ale.act_valid(id);
+            self.episode_frames += 1;
             if i + 2 == skip {
                 self.ale.screen_valid(&mut self.frames[0]);
             } else if i + 1 == skip {
@@ -344,11 +395,16 @@ impl AtariAriEnv {
                 break;
             }
         }
+        let older = if self.config.max_pool {
+            &self.frames[0]
+        } else {
+            &self.frames[1]
+        };
         render_into(
             &mut self.obs,
             self.ale.palette(),
             self.config.color,
-            &self.frames[0],
+            older,
             &self.frames[1],
         );
         (reward, game_over)
@@ -358,6 +414,7 @@ impl AtariAriEnv {
     /// observation is the last raw frame alone (no max).
     fn noop_reset(&mut self) {
         self.ale.reset_game();
+        self.episode_frames = 0;
         let noops = if self.config.noop_max == 0 {
             0
         } else {
@@ -365,8 +422,10 @@ impl AtariAriEnv {
         };
         for _ in 0..noops {
             self.ale.act_valid(self.actions[0]);
+            self.episode_frames += 1;
             if self.ale.game_over() {
                 self.ale.reset_game();
+                self.episode_frames = 0;
             }
         }
         self.ale.screen_valid(&mut self.single);
