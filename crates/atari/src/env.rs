@@ -162,8 +162,11 @@ impl AtariAriEnv {
                 reason: "frame_skip must be at least 1".into(),
             });
         }
-        let ale =
-            Ale::with_sticky_actions(rom, ale_seed_from(config.seed), config.repeat_action_probability)?;
+        let ale = Ale::with_sticky_actions(
+            rom,
+            ale_seed_from(config.seed),
+            config.repeat_action_probability,
+        )?;
         let actions = if config.full_action_set {
             (0..NUM_ALE_ACTIONS as i32).collect()
         } else {

@@ -23,7 +23,9 @@ pub enum EnvError {
         reason: String,
     },
     /// An action index outside the action set.
-    #[error("env {env}: action {action} is out of range, this game has {limit} actions (0..{limit})")]
+    #[error(
+        "env {env}: action {action} is out of range, this game has {limit} actions (0..{limit})"
+    )]
     InvalidAction {
         /// Env index.
         env: usize,

@@ -71,7 +71,11 @@ fn area_taps(src: usize, dst: usize, channels: usize) -> Vec<Tap> {
 impl AreaResize {
     /// Tables for `src` = (height, width) -> `dst` = (height, width), `channels` interleaved
     /// per pixel. Errors when `dst` is empty or larger than `src` on either axis.
-    pub fn new(src: (usize, usize), dst: (usize, usize), channels: usize) -> Result<Self, EnvError> {
+    pub fn new(
+        src: (usize, usize),
+        dst: (usize, usize),
+        channels: usize,
+    ) -> Result<Self, EnvError> {
         if dst.0 == 0 || dst.1 == 0 || dst.0 > src.0 || dst.1 > src.1 || channels == 0 {
             return Err(EnvError::InvalidOptions {
                 reason: format!(

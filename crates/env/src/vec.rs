@@ -332,7 +332,10 @@ impl VecEnv {
         let id = match task {
             Task::Reset(i) | Task::Step(i, _) => i,
         };
-        let sender = self.tasks.as_ref().expect("task channel open while the VecEnv lives");
+        let sender = self
+            .tasks
+            .as_ref()
+            .expect("task channel open while the VecEnv lives");
         sender
             .send(task)
             .map_err(|_| EnvError::Worker("the task queue is closed".into()))?;
@@ -353,7 +356,8 @@ impl VecEnv {
 
     fn collect_in_order(&mut self, obs: &mut [u8], batch: &mut StepBatch) -> Result<(), EnvError> {
         let n = self.config.num_envs;
-        self.check_buffers(obs, batch, n).inspect_err(|_| self.drain())?;
+        self.check_buffers(obs, batch, n)
+            .inspect_err(|_| self.drain())?;
         let mut first_error = None;
         for _ in 0..n {
             let id = self.next_finished()?;

@@ -53,12 +53,72 @@ fn area_resize_matches_opencv_inter_area() {
     type Image = fn(usize, usize, usize) -> Vec<u8>;
     // (image, h, w, c, out h, out w, sum, weighted sum, first 8 bytes) from cv2.
     let cases: [(Image, usize, usize, usize, usize, usize, u64, u64, [u8; 8]); 6] = [
-        (formula, 210, 160, 1, 84, 84, 899668, 3174336061, [38, 90, 126, 158, 159, 147, 106, 122]),
-        (blocks, 210, 160, 1, 84, 84, 899808, 3174972528, [0, 0, 96, 255, 255, 64, 0, 32]),
-        (lcg, 210, 160, 1, 84, 84, 901061, 3177060510, [156, 136, 127, 95, 136, 135, 92, 106]),
-        (formula, 210, 160, 3, 84, 84, 2699054, 28566893947, [38, 139, 140, 90, 169, 138, 126, 164]),
-        (lcg, 250, 160, 1, 84, 84, 900168, 3171726160, [166, 127, 122, 103, 133, 127, 88, 117]),
-        (lcg, 210, 160, 1, 64, 48, 392299, 602356754, [146, 127, 120, 102, 133, 143, 115, 87]),
+        (
+            formula,
+            210,
+            160,
+            1,
+            84,
+            84,
+            899668,
+            3174336061,
+            [38, 90, 126, 158, 159, 147, 106, 122],
+        ),
+        (
+            blocks,
+            210,
+            160,
+            1,
+            84,
+            84,
+            899808,
+            3174972528,
+            [0, 0, 96, 255, 255, 64, 0, 32],
+        ),
+        (
+            lcg,
+            210,
+            160,
+            1,
+            84,
+            84,
+            901061,
+            3177060510,
+            [156, 136, 127, 95, 136, 135, 92, 106],
+        ),
+        (
+            formula,
+            210,
+            160,
+            3,
+            84,
+            84,
+            2699054,
+            28566893947,
+            [38, 139, 140, 90, 169, 138, 126, 164],
+        ),
+        (
+            lcg,
+            250,
+            160,
+            1,
+            84,
+            84,
+            900168,
+            3171726160,
+            [166, 127, 122, 103, 133, 127, 88, 117],
+        ),
+        (
+            lcg,
+            210,
+            160,
+            1,
+            64,
+            48,
+            392299,
+            602356754,
+            [146, 127, 120, 102, 133, 143, 115, 87],
+        ),
     ];
     for (image, h, w, c, oh, ow, sum, weighted, first) in cases {
         let input = image(h, w, c);
@@ -66,7 +126,11 @@ fn area_resize_matches_opencv_inter_area() {
         let mut out = vec![0u8; oh * ow * c];
         resize.apply(&input, &mut out);
         let got = checksums(&out);
-        assert_eq!(got, (sum, weighted, first.to_vec()), "{h}x{w}x{c} -> {oh}x{ow}");
+        assert_eq!(
+            got,
+            (sum, weighted, first.to_vec()),
+            "{h}x{w}x{c} -> {oh}x{ow}"
+        );
         // The tables are reusable: a second call gives the same bytes.
         let mut again = vec![0u8; out.len()];
         resize.apply(&input, &mut again);
