@@ -328,3 +328,85 @@ mod tests {
         assert_eq!(plan(tiny, "dim-ua", Some(8)), (8, 32));
     }
 }
+
+/// The environment flags shared by `dimua replay` and `dimua bench env`: a preset, and any
+/// option of it overridden on its own.
+#[derive(Debug, Clone, Args)]
+pub struct EnvFlags {
+    /// Game: ALE ROM name, AtariARI key or gym id.
+    #[arg(long)]
+    pub game: String,
+    /// Preset: atariari, dqn or machado (docs/rl-env.md lists what each sets).
+    #[arg(long, default_value = "dqn")]
+    pub preset: String,
+    /// Override: up to this many NOOP frames after a real reset (0: none).
+    #[arg(long)]
+    pub noop_max: Option<u32>,
+    /// Override: emulator frames per agent step.
+    #[arg(long)]
+    pub frame_skip: Option<u32>,
+    /// Override: max of the last two frames (true) or the last frame (false).
+    #[arg(long)]
+    pub max_pool: Option<bool>,
+    /// Override: a lost life ends the learner's episode.
+    #[arg(long)]
+    pub episodic_life: Option<bool>,
+    /// Override: press FIRE then UP after resets (games with FIRE).
+    #[arg(long)]
+    pub fire_reset: Option<bool>,
+    /// Override: RGB observations instead of grayscale.
+    #[arg(long)]
+    pub color: Option<bool>,
+    /// Override: area-resize frames to HEIGHTxWIDTH (e.g. 84x84), or `none`.
+    #[arg(long)]
+    pub resize: Option<String>,
+    /// Override: frames per stacked observation.
+    #[arg(long)]
+    pub frame_stack: Option<usize>,
+    /// Override: sticky-action probability (ALE repeat_action_probability).
+    #[arg(long)]
+    pub sticky_actions: Option<f32>,
+    /// Override: all 18 actions instead of the game's minimal set.
+    #[arg(long)]
+    pub full_action_set: Option<bool>,
+    /// Override: truncate games after this many emulator frames (0: never).
+    #[arg(long)]
+    pub max_episode_frames: Option<u64>,
+}
+
+impl EnvFlags {
+    /// The preset's options with the overrides applied, validated.
+    pub fn options(&self) -> anyhow::Result<dimua_env::EnvOptions> {
+        let preset: dimua_env::Preset = self.preset.parse()?;
+        let mut o = preset.options();
+        macro_rules! set {
+            ($($field:ident <- $flag:ident),*) => {
+                $(if let Some(v) = self.$flag { o.$field = v; })*
+            };
+        }
+        set!(noop_max <- noop_max, frame_skip <- frame_skip, max_pool <- max_pool,
+             episodic_life <- episodic_life, fire_reset <- fire_reset, color <- color,
+             frame_stack <- frame_stack, repeat_action_probability <- sticky_actions,
+             full_action_set <- full_action_set, max_episode_frames <- max_episode_frames);
+        if let Some(text) = &self.resize {
+            o.resize = parse_resize(text)?;
+        }
+        o.validate()?;
+        Ok(o)
+    }
+}
+
+/// `84x84` -> `Some([84, 84])`; `none` -> `None`.
+fn parse_resize(text: &str) -> anyhow::Result<Option<[usize; 2]>> {
+    let t = text.trim().to_ascii_lowercase();
+    if t == "none" {
+        return Ok(None);
+    }
+    let parsed = t
+        .split_once('x')
+        .and_then(|(h, w)| Some([h.trim().parse().ok()?, w.trim().parse().ok()?]));
+    match parsed {
+        Some(size) => Ok(Some(size)),
+        None => anyhow::bail!("--resize {text:?}: write HEIGHTxWIDTH (such as 84x84) or none"),
+    }
+}

@@ -20,6 +20,36 @@ pub enum BenchCommand {
     Train(BenchTrainArgs),
     /// All probes batched in one layer against one probe at a time, on the same features.
     Probe(BenchProbeArgs),
+    /// Agent steps per second of a VecEnv under random actions (compare with envpool:
+    /// benchmarks/envpool_env.py).
+    Env(BenchEnvArgs),
+}
+
+/// Flags of `dimua bench env`.
+#[derive(Debug, Args)]
+pub struct BenchEnvArgs {
+    #[command(flatten)]
+    pub env: crate::cli::EnvFlags,
+    /// Environments.
+    #[arg(long, default_value_t = 8)]
+    pub envs: usize,
+    /// Worker threads.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Results per receive: the number of envs (default) is sync mode, fewer is async.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Timed agent steps per env.
+    #[arg(long, default_value_t = 2000)]
+    pub steps: u64,
+    /// Untimed agent steps per env first.
+    #[arg(long, default_value_t = 100)]
+    pub warmup: u64,
+    /// Seed (envs and the random actions).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub rom: RomArgs,
 }
 
 /// Flags of `dimua bench train`.
@@ -178,6 +208,27 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             };
             let result = dimua_collect::bench::bench_collect(&spec, &rom, args.rounds)?;
             println!("{}", serde_json::to_string(&result)?);
+            Ok(())
+        }
+        BenchCommand::Env(args) => {
+            let options = args.env.options()?;
+            let game = dimua_atari::resolve_game(&args.env.game)?;
+            let rom = args.rom.load(game)?;
+            let config = dimua_env::VecEnvConfig {
+                num_envs: args.envs,
+                threads: args.threads,
+                batch_size: args.batch_size.unwrap_or(args.envs),
+                seed: args.seed,
+                options: options.clone(),
+            };
+            let result = dimua_env::bench_env(&rom, config, args.warmup, args.steps)?;
+            let report = serde_json::json!({
+                "game": game.name,
+                "preset": args.env.preset,
+                "options": options,
+                "result": result,
+            });
+            println!("{report}");
             Ok(())
         }
         BenchCommand::Train(args) => {

@@ -7,6 +7,7 @@ mod export;
 mod games;
 mod images;
 mod probe;
+mod replay;
 mod report;
 mod roms;
 mod run;
@@ -43,6 +44,8 @@ pub enum Command {
     /// The image experiment: SimCLR, MSimCLR, SimCLR-UA on CIFAR-10 / image folders.
     #[command(subcommand)]
     Images(images::ImagesCommand),
+    /// Play an action sequence in a preset environment and write what the agent saw (.npy).
+    Replay(replay::ReplayArgs),
     /// Benchmarks (one JSON line each).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -63,5 +66,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Config(cmd) => config::run(cmd),
         Command::Export(args) => export::run(args),
         Command::Images(cmd) => images::run(cmd),
+        Command::Replay(args) => replay::run(args),
     }
 }

@@ -9,6 +9,7 @@
 //! - [`outdir`]: locked output directories; `--force` that replaces only dimua's results,
 //!   only once the new one is complete.
 //! - [`mem`]: the machine's memory, for size checks before allocating.
+//! - [`npy`]: numpy `.npy` headers, written and parsed.
 //! - [`precision`]: fp32 or bf16 compute, and whether the CPU has bf16 instructions.
 //! - [`labels`]: AtariARI's summary [`Category`](labels::Category) and
 //!   [`LabelSpec`](labels::LabelSpec).
@@ -19,6 +20,7 @@ pub mod early_stop;
 pub mod fs;
 pub mod labels;
 pub mod mem;
+pub mod npy;
 pub mod outdir;
 pub mod precision;
 pub mod seed;

@@ -32,12 +32,14 @@
 
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod error;
 pub mod options;
 pub mod resize;
 pub mod single;
 pub mod vec;
 
+pub use crate::bench::{bench_env, EnvBenchResult};
 pub use crate::error::EnvError;
 pub use crate::options::{EnvOptions, Preset, PRESETS};
 pub use crate::resize::AreaResize;

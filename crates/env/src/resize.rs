@@ -20,19 +20,55 @@ struct Tap {
 /// OpenCV's bytes (checked against `cv2.resize` in the tests). For integer factors OpenCV
 /// takes a fast path that rounds exact halves up; this type uses the general formula there
 /// too (a difference of 1 on exact ties only). Enlarging is refused.
+///
+/// The taps are stored as a fixed number per output sample (padded with zero weights, which
+/// add exactly 0.0 and so keep OpenCV's sums bit for bit): the horizontal pass runs once per
+/// source row, the vertical pass once per output row.
 #[derive(Debug, Clone)]
 pub struct AreaResize {
     src: (usize, usize),
     dst: (usize, usize),
     channels: usize,
-    x_taps: Vec<Tap>,
-    y_taps: Vec<Tap>,
-    row: Vec<f32>,
+    x: FixedTaps,
+    y: FixedTaps,
+    /// Horizontally resized source rows: src height x dst width x channels.
+    rows: Vec<f32>,
+    /// One output row being summed.
     acc: Vec<f32>,
 }
 
+/// Per output sample, `width` (source index, weight) pairs in OpenCV's order.
+#[derive(Debug, Clone)]
+struct FixedTaps {
+    width: usize,
+    src: Vec<usize>,
+    weight: Vec<f32>,
+}
+
+impl FixedTaps {
+    /// Stored tap-major: tap `t` of output `d` is at `t * outputs + d`.
+    fn new(taps: &[Tap], outputs: usize) -> Self {
+        let mut per: Vec<Vec<(usize, f32)>> = vec![Vec::new(); outputs];
+        for t in taps {
+            per[t.dst].push((t.src, t.weight));
+        }
+        let width = per.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let mut src = vec![0; outputs * width];
+        let mut weight = vec![0.0; outputs * width];
+        for (d, list) in per.iter().enumerate() {
+            let last = list.last().map_or(0, |&(s, _)| s);
+            for k in 0..width {
+                let (s, w) = list.get(k).copied().unwrap_or((last, 0.0));
+                src[k * outputs + d] = s;
+                weight[k * outputs + d] = w;
+            }
+        }
+        FixedTaps { width, src, weight }
+    }
+}
+
 /// OpenCV's `computeResizeAreaTab`: the taps of one axis.
-fn area_taps(src: usize, dst: usize, channels: usize) -> Vec<Tap> {
+fn area_taps(src: usize, dst: usize) -> Vec<Tap> {
     let scale = src as f64 / dst as f64;
     let mut taps = Vec::new();
     for d in 0..dst {
@@ -45,22 +81,22 @@ fn area_taps(src: usize, dst: usize, channels: usize) -> Vec<Tap> {
         first = first.min(last);
         if first as f64 - start > 1e-3 {
             taps.push(Tap {
-                src: (first as usize - 1) * channels,
-                dst: d * channels,
+                src: first as usize - 1,
+                dst: d,
                 weight: ((first as f64 - start) / cell) as f32,
             });
         }
         for s in first..last {
             taps.push(Tap {
-                src: s as usize * channels,
-                dst: d * channels,
+                src: s as usize,
+                dst: d,
                 weight: (1.0 / cell) as f32,
             });
         }
         if end - last as f64 > 1e-3 {
             taps.push(Tap {
-                src: last as usize * channels,
-                dst: d * channels,
+                src: last as usize,
+                dst: d,
                 weight: ((end - last as f64).min(1.0).min(cell) / cell) as f32,
             });
         }
@@ -76,22 +112,32 @@ impl AreaResize {
         dst: (usize, usize),
         channels: usize,
     ) -> Result<Self, EnvError> {
-        if dst.0 == 0 || dst.1 == 0 || dst.0 > src.0 || dst.1 > src.1 || channels == 0 {
+        if dst.0 == 0
+            || dst.1 == 0
+            || dst.0 > src.0
+            || dst.1 > src.1
+            || !(1..=3).contains(&channels)
+            || src.1 > 1024
+        {
             return Err(EnvError::InvalidOptions {
                 reason: format!(
-                    "resize to {}x{} from a {}x{} screen: the area resize only shrinks; pick a \
-                     height <= {} and a width <= {} (84x84 is the DQN size), or no resize",
+                    "resize to {}x{} from a {}x{}x{channels} screen: the area resize only \
+                     shrinks (1 to 3 channels, at most 1024 columns); pick a height <= {} and a \
+                     width <= {} (84x84 is the DQN size), or no resize",
                     dst.0, dst.1, src.0, src.1, src.0, src.1
                 ),
             });
         }
+        // Pixel-indexed taps; channels are handled in the passes.
+        let x = FixedTaps::new(&area_taps(src.1, dst.1), dst.1);
+        let y = FixedTaps::new(&area_taps(src.0, dst.0), dst.0);
         Ok(AreaResize {
             src,
             dst,
             channels,
-            x_taps: area_taps(src.1, dst.1, channels),
-            y_taps: area_taps(src.0, dst.0, 1),
-            row: vec![0.0; dst.1 * channels],
+            x,
+            y,
+            rows: vec![0.0; src.0 * dst.1 * channels],
             acc: vec![0.0; dst.1 * channels],
         })
     }
@@ -109,41 +155,78 @@ impl AreaResize {
         let out_row = self.dst.1 * c;
         assert_eq!(input.len(), self.src.0 * in_row, "area resize input size");
         assert_eq!(out.len(), self.dst.0 * out_row, "area resize output size");
-        let mut current: Option<usize> = None;
-        for y in &self.y_taps {
-            let line = &input[y.src * in_row..(y.src + 1) * in_row];
-            self.row.iter_mut().for_each(|v| *v = 0.0);
-            for x in &self.x_taps {
-                for k in 0..c {
-                    self.row[x.dst + k] += line[x.src + k] as f32 * x.weight;
-                }
+        let (xw, yw) = (self.x.width, self.y.width);
+        let n = self.dst.1;
+        let mut line_f = [0f32; 1024 * 3];
+        // Horizontal pass, once per source row: buf = ((0 + s0 * w0) + s1 * w1) + ...,
+        // OpenCV's order; taps are stored tap-major so each pass over dx is a plain loop.
+        for (line, row) in input
+            .chunks_exact(in_row)
+            .zip(self.rows.chunks_exact_mut(out_row))
+        {
+            let line_f = &mut line_f[..in_row];
+            for (f, &v) in line_f.iter_mut().zip(line) {
+                *f = v as f32;
             }
-            match current {
-                Some(dy) if dy == y.dst => {
-                    for (a, &r) in self.acc.iter_mut().zip(&self.row) {
-                        *a += y.weight * r;
+            if c == 1 {
+                row.fill(0.0);
+                for t in 0..xw {
+                    let srcs = &self.x.src[t * n..(t + 1) * n];
+                    let weights = &self.x.weight[t * n..(t + 1) * n];
+                    for ((a, &s), &w) in row.iter_mut().zip(srcs).zip(weights) {
+                        // SAFETY: every tap's source index is < the source width (built by
+                        // `area_taps`, which clamps to `src - 1`), and `line_f` has that many.
+                        *a += unsafe { *line_f.get_unchecked(s) } * w;
                     }
                 }
-                _ => {
-                    if let Some(dy) = current {
-                        store_row(&self.acc, &mut out[dy * out_row..(dy + 1) * out_row]);
+                continue;
+            }
+            for k in 0..c {
+                let mut acc = [0f32; 1024];
+                let acc = &mut acc[..n];
+                for t in 0..xw {
+                    let srcs = &self.x.src[t * n..(t + 1) * n];
+                    let weights = &self.x.weight[t * n..(t + 1) * n];
+                    for ((a, &s), &w) in acc.iter_mut().zip(srcs).zip(weights) {
+                        *a += line_f[s * c + k] * w;
                     }
-                    for (a, &r) in self.acc.iter_mut().zip(&self.row) {
-                        *a = y.weight * r;
-                    }
-                    current = Some(y.dst);
+                }
+                for (dx, &a) in acc.iter().enumerate() {
+                    row[dx * c + k] = a;
                 }
             }
         }
-        if let Some(dy) = current {
-            store_row(&self.acc, &mut out[dy * out_row..(dy + 1) * out_row]);
+        // Vertical pass: sum = b0 * r0, then sum += b1 * r1, ... (elementwise, vectorised);
+        // then round.
+        let acc = &mut self.acc;
+        for (dy, o) in out.chunks_exact_mut(out_row).enumerate() {
+            for t in 0..yw {
+                let s = self.y.src[t * self.dst.0 + dy];
+                let w = self.y.weight[t * self.dst.0 + dy];
+                let r = &self.rows[s * out_row..(s + 1) * out_row];
+                if t == 0 {
+                    for (a, &v) in acc.iter_mut().zip(r) {
+                        *a = w * v;
+                    }
+                } else {
+                    for (a, &v) in acc.iter_mut().zip(r) {
+                        *a += w * v;
+                    }
+                }
+            }
+            for (v, &a) in o.iter_mut().zip(acc.iter()) {
+                *v = round_to_u8(a);
+            }
         }
     }
 }
 
-/// OpenCV's `saturate_cast<uchar>(float)`: round to nearest (ties to even), clamp.
-fn store_row(acc: &[f32], out: &mut [u8]) {
-    for (o, &v) in out.iter_mut().zip(acc) {
-        *o = v.round_ties_even().clamp(0.0, 255.0) as u8;
-    }
+/// OpenCV's `saturate_cast<uchar>(float)`: round to nearest with ties to even, then clamp.
+/// Adding and subtracting 2^23 rounds a float in [0, 2^23) to an integer in the current
+/// (nearest-even) mode without a libm call; sums here are never negative.
+#[inline]
+fn round_to_u8(v: f32) -> u8 {
+    const SHIFT: f32 = 8_388_608.0;
+    let r = if v < SHIFT { (v + SHIFT) - SHIFT } else { v };
+    r.clamp(0.0, 255.0) as u8
 }
