@@ -63,6 +63,12 @@ pub enum PlotError {
         /// What is wrong with them.
         reason: String,
     },
+    /// The RL learning curves cannot be plotted.
+    #[error("return curves: {reason}")]
+    BadReturnCurves {
+        /// What is wrong with them.
+        reason: String,
+    },
     /// The units-sweep points cannot be plotted.
     #[error("units sweep: {reason}")]
     BadUnitsPoints {

@@ -7,6 +7,7 @@
 //!   per method (the paper's Figures 3-5).
 //! - [`plot_entropy_runs`] draws the membership entropy per epoch of many runs, one line per
 //!   method and layout (the paper's Figure 1 for Atari).
+//! - [`plot_returns`] draws RL learning curves (episode return against emulator frames).
 //!
 //! Text is rendered in pure Rust from an embedded DejaVu Sans, so no system font library or
 //! font file is needed.
@@ -31,6 +32,7 @@ use charts::entropy_runs::EntropyRuns;
 use charts::head_share::HeadShare;
 use charts::losses::Losses;
 use charts::probe_f1::ProbeF1;
+use charts::returns::Returns;
 use charts::units::{Score, UnitsFigure};
 pub use error::PlotError;
 use figure::{ensure_dir, save};
@@ -202,4 +204,47 @@ fn validate_units(points: &[UnitsPoint]) -> Result<(), PlotError> {
         }
     }
     Ok(())
+}
+
+/// One line of [`plot_returns`]: an agent variant, aggregated over its seeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReturnCurve {
+    /// Legend label, e.g. `nature-cnn`.
+    pub label: String,
+    /// Runs (seeds) aggregated.
+    pub runs: usize,
+    /// `(emulator frames, mean return, std over runs)` in frame order.
+    pub points: Vec<(f64, f64, f64)>,
+}
+
+/// Writes `<stem>.{png,svg}` into `out_dir`: each curve's mean episode return against
+/// emulator frames with a ± std band, under `title`. Errors when `curves` is empty, holds a
+/// curve without points or with non-finite values, or when `out_dir` cannot be written.
+pub fn plot_returns(
+    curves: &[ReturnCurve],
+    title: &str,
+    out_dir: &Path,
+    stem: &str,
+) -> Result<Vec<PathBuf>, PlotError> {
+    if curves.is_empty() {
+        return Err(PlotError::BadReturnCurves {
+            reason: "no curve given".into(),
+        });
+    }
+    for c in curves {
+        let finite = c
+            .points
+            .iter()
+            .all(|p| p.0.is_finite() && p.1.is_finite() && p.2.is_finite() && p.2 >= 0.0);
+        if c.points.is_empty() || !finite {
+            return Err(PlotError::BadReturnCurves {
+                reason: format!(
+                    "curve {:?}: needs at least one point, all finite with std >= 0",
+                    c.label
+                ),
+            });
+        }
+    }
+    ensure_dir(out_dir)?;
+    save(&Returns { title, curves }, out_dir, stem)
 }

@@ -6,6 +6,7 @@ pub(crate) mod entropy_runs;
 pub(crate) mod head_share;
 pub(crate) mod losses;
 pub(crate) mod probe_f1;
+pub(crate) mod returns;
 pub(crate) mod units;
 
 /// `(lo, hi)` of a stream of numbers; `None` when it is empty.
