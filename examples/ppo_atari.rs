@@ -140,7 +140,7 @@ enum Torso {
     Nature(nn::Sequential),
     /// A dimua encoder on each of the 4 frames, then Linear(4d, 512) + ReLU.
     Encoder {
-        encoder: Encoder,
+        encoder: Box<Encoder>,
         hidden: nn::Linear,
     },
 }
@@ -155,7 +155,10 @@ impl Agent {
     /// Policy logits and values from the hidden input: stacked frames (Nature) or
     /// concatenated features (encoder).
     fn heads(&self, h: &Tensor) -> (Tensor, Tensor) {
-        (self.actor.forward(h), self.critic.forward(h).squeeze_dim(-1))
+        (
+            self.actor.forward(h),
+            self.critic.forward(h).squeeze_dim(-1),
+        )
     }
 
     fn hidden_from_features(&self, feats: &Tensor) -> Tensor {
@@ -215,7 +218,7 @@ fn run(args: &Args) -> Result<()> {
     if args.finetune && args.encoder.is_none() {
         bail!("--finetune needs --encoder (the Nature CNN always trains)");
     }
-    if args.envs * args.num_steps % args.minibatches != 0 {
+    if !(args.envs * args.num_steps).is_multiple_of(args.minibatches) {
         bail!("--envs x --num-steps must divide into --minibatches");
     }
     if args.out.exists() && args.out.read_dir()?.next().is_some() {
@@ -266,14 +269,23 @@ fn run(args: &Args) -> Result<()> {
         Some(which) => {
             let encoder = if which == "random" {
                 let spec = EncoderSpec::new(FrameShape::ATARI_GRAY, 1, 256)?;
-                Encoder::new_seeded(spec, Method::RandomCnn, Some(game.name.into()), device, args.seed)?
+                Encoder::new_seeded(
+                    spec,
+                    Method::RandomCnn,
+                    Some(game.name.into()),
+                    device,
+                    args.seed,
+                )?
             } else {
                 Encoder::load_on(which, device)
                     .with_context(|| format!("loading the encoder {which}"))?
             };
             let d = encoder.feature_dim() as i64;
             let hidden = linear(&root / "hidden", 4 * d, 512, std::f64::consts::SQRT_2);
-            Torso::Encoder { encoder, hidden }
+            Torso::Encoder {
+                encoder: Box::new(encoder),
+                hidden,
+            }
         }
     };
     let agent = Agent {
@@ -375,7 +387,11 @@ fn run(args: &Args) -> Result<()> {
                 rew[i] = t.clipped_reward;
                 done[i] = t.terminated || t.truncated;
                 if t.game_ended {
-                    writeln!(returns_csv, "{frames},{i},{},{}", t.game_return, t.game_length)?;
+                    writeln!(
+                        returns_csv,
+                        "{frames},{i},{},{}",
+                        t.game_return, t.game_length
+                    )?;
                     finished.push(t.game_return as f64);
                 }
             }

@@ -28,6 +28,8 @@ pub struct EnvBenchResult {
     pub agent_steps_per_s: f64,
     /// Whole games that ended during the timed part.
     pub games_ended: u64,
+    /// Their mean score: the uniform random policy's return (NaN if none ended).
+    pub mean_game_return: f64,
 }
 
 /// Resets, runs `warmup` untimed then `steps` timed agent steps per env with uniform random
@@ -47,6 +49,7 @@ pub fn bench_env(
     let mut batch = envs.new_batch(n);
     let mut actions = vec![0usize; n];
     let mut games = 0u64;
+    let mut score = 0f64;
     let mut done = 0u64;
     let mut start = Instant::now();
     let mut timed_from = 0u64;
@@ -57,10 +60,14 @@ pub fn bench_env(
             if t == warmup {
                 start = Instant::now();
                 games = 0;
+                score = 0.0;
             }
             actions.iter_mut().for_each(|a| *a = rng.gen_range(0..k));
             envs.step(&actions, &mut obs, &mut batch)?;
-            games += batch.transitions.iter().filter(|t| t.game_ended).count() as u64;
+            for t in batch.transitions.iter().filter(|t| t.game_ended) {
+                games += 1;
+                score += t.game_return as f64;
+            }
         }
     } else {
         envs.async_reset()?;
@@ -69,15 +76,19 @@ pub fn bench_env(
             envs.recv(&mut obs, &mut batch)?;
             ids.clear();
             ids.extend_from_slice(&batch.env_ids[..batch.len]);
-            games += batch.transitions[..batch.len]
+            for t in batch.transitions[..batch.len]
                 .iter()
                 .filter(|t| t.game_ended)
-                .count() as u64;
+            {
+                games += 1;
+                score += t.game_return as f64;
+            }
             let before = done;
             done += batch.len as u64;
             if before < warmup * n as u64 && done >= warmup * n as u64 {
                 start = Instant::now();
                 games = 0;
+                score = 0.0;
                 timed_from = done;
             }
             actions.truncate(ids.len());
@@ -104,5 +115,6 @@ pub fn bench_env(
         seconds,
         agent_steps_per_s: agent_steps as f64 / seconds,
         games_ended: games,
+        mean_game_return: score / games as f64,
     })
 }

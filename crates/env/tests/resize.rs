@@ -1,5 +1,5 @@
 //! The area resize against OpenCV's `INTER_AREA`: checksums recorded from
-//! `benchmarks/area_resize_reference.py` (cv2 5.0.0 and 4.x, same output), on the same
+//! `benchmarks/area_resize_reference.py` (cv2 5.0.0 and 4.14.0, same output), on the same
 //! formula images built here.
 
 use dimua_env::AreaResize;
@@ -51,8 +51,9 @@ fn checksums(a: &[u8]) -> (u64, u64, Vec<u8>) {
 #[test]
 fn area_resize_matches_opencv_inter_area() {
     type Image = fn(usize, usize, usize) -> Vec<u8>;
-    // (image, h, w, c, out h, out w, sum, weighted sum, first 8 bytes) from cv2.
-    let cases: [(Image, usize, usize, usize, usize, usize, u64, u64, [u8; 8]); 6] = [
+    /// (image, h, w, c, out h, out w, sum, weighted sum, first 8 bytes) from cv2.
+    type Case = (Image, usize, usize, usize, usize, usize, u64, u64, [u8; 8]);
+    let cases: [Case; 6] = [
         (
             formula,
             210,

@@ -43,7 +43,8 @@ impl Figure for Returns<'_> {
         let area = titled_with_legend(root, self.title, &legend)?;
         let all = || self.curves.iter().flat_map(|c| c.points.iter());
         let (x_lo, x_hi) = min_max(all().map(|p| p.0)).unwrap_or((0.0, 1.0));
-        let (y_lo, y_hi) = min_max(all().flat_map(|p| [p.1 - p.2, p.1 + p.2])).unwrap_or((0.0, 1.0));
+        let (y_lo, y_hi) =
+            min_max(all().flat_map(|p| [p.1 - p.2, p.1 + p.2])).unwrap_or((0.0, 1.0));
         let (y_lo, y_hi) = padded(y_lo, y_hi.max(y_lo + 1e-9), 0.06);
         let mut chart = ChartBuilder::on(&area)
             .margin(16)

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The RL experiment of docs/rl-env.md: PPO (examples/ppo_atari.rs) on Breakout with
+#   (a) the Nature CNN trained end to end, (b) a frozen random-init encoder (random-cnn),
+#   (c) a frozen DIM-UA encoder pretrained on Breakout, (d) the same encoder fine-tuned,
+# then the table and plot (examples/ppo_report.rs).
+#
+#   benchmarks/ppo_experiment.sh OUT_DIR ENCODER_RUN [FRAMES] [FINETUNE_FRAMES] [SEEDS] [FT_SEEDS]
+#
+# ENCODER_RUN: a `dimua train --game breakout --method dim-ua` run directory. FRAMES: emulator
+# frames per run of (a)-(c) (default 1,000,000); FINETUNE_FRAMES: of (d) (default 250,000:
+# re-encoding 4 x 210x160 frames per sample with gradients is ~20x slower per frame on CPU).
+set -euo pipefail
+out=${1:?OUT_DIR}
+encoder=${2:?ENCODER_RUN}
+frames=${3:-1000000}
+ft_frames=${4:-250000}
+seeds=${5:-"1 2"}
+ft_seeds=${6:-"1"}
+bin=target/release/examples
+cargo build --release --example ppo_atari --example ppo_report
+mkdir -p "$out"
+run() { # name seed extra...
+  local dir="$out/$1__s$2"; shift 2
+  if [ -f "$dir/returns.png" ]; then echo "skip $dir (done)"; return; fi
+  rm -rf "$dir"
+  "$bin/ppo_atari" --game breakout --seed "$seed" --out "$dir" "$@" > "$dir.log" 2>&1
+  tail -1 "$dir.log"
+}
+for seed in $seeds; do
+  run random-cnn-frozen "$seed" --frames "$frames" --encoder random
+  run dim-ua-frozen "$seed" --frames "$frames" --encoder "$encoder"
+done
+for seed in $seeds; do
+  run nature-cnn "$seed" --frames "$frames"
+done
+for seed in $ft_seeds; do
+  run dim-ua-finetuned "$seed" --frames "$ft_frames" --encoder "$encoder" --finetune
+done
+"$bin/ppo_report" --out "$out/report" "$out"/*__s*/
