@@ -16,7 +16,9 @@ use crate::single::{PresetEnv, Transition};
 pub struct VecEnvConfig {
     /// Environments N.
     pub num_envs: usize,
-    /// Worker threads T (at most N are started); the trajectories do not depend on it.
+    /// Threads T stepping envs: T - 1 workers plus the caller's thread, which steps queued
+    /// envs while it waits for results (at most N are used); the trajectories do not
+    /// depend on it.
     pub threads: usize,
     /// Results per `recv` in async mode (envpool's `batch_size`); `num_envs` for sync use.
     pub batch_size: usize,
@@ -75,6 +77,9 @@ struct Slot {
 pub struct VecEnv {
     slots: Arc<Vec<Mutex<Slot>>>,
     tasks: Option<Sender<Task>>,
+    /// The caller's thread takes tasks too while it waits (so `threads` counts it).
+    task_queue: Receiver<Task>,
+    finished_tx: Sender<usize>,
     finished: Receiver<usize>,
     workers: Vec<JoinHandle<()>>,
     in_flight: Vec<bool>,
@@ -128,7 +133,8 @@ impl VecEnv {
         let slots = Arc::new(slots);
         let (task_tx, task_rx) = bounded::<Task>(config.num_envs);
         let (done_tx, done_rx) = bounded::<usize>(config.num_envs);
-        let workers = (0..config.threads.min(config.num_envs))
+        // The caller's thread is one of the `threads`: it steps envs while it waits.
+        let workers = (0..config.threads.min(config.num_envs) - 1)
             .map(|k| {
                 let slots = Arc::clone(&slots);
                 let task_rx = task_rx.clone();
@@ -142,6 +148,8 @@ impl VecEnv {
         Ok(VecEnv {
             slots,
             tasks: Some(task_tx),
+            task_queue: task_rx,
+            finished_tx: done_tx,
             finished: done_rx,
             workers,
             in_flight: vec![false; config.num_envs],
@@ -345,10 +353,21 @@ impl VecEnv {
     }
 
     fn next_finished(&mut self) -> Result<usize, EnvError> {
-        let id = self
-            .finished
-            .recv()
-            .map_err(|_| EnvError::Worker("every worker has exited".into()))?;
+        // Help with queued steps before blocking: with one thread, all are done here.
+        let id = loop {
+            if let Ok(id) = self.finished.try_recv() {
+                break id;
+            }
+            match self.task_queue.try_recv() {
+                Ok(task) => run_task(&self.slots, task, &self.finished_tx),
+                Err(_) => {
+                    break self
+                        .finished
+                        .recv()
+                        .map_err(|_| EnvError::Worker("every worker has exited".into()))?
+                }
+            }
+        };
         self.in_flight[id] = false;
         self.pending -= 1;
         Ok(id)
@@ -401,23 +420,27 @@ impl VecEnv {
 
 fn worker(slots: &[Mutex<Slot>], tasks: &Receiver<Task>, finished: &Sender<usize>) {
     while let Ok(task) = tasks.recv() {
-        let id = match task {
-            Task::Reset(i) | Task::Step(i, _) => i,
-        };
-        {
-            let mut slot = lock(&slots[id]);
-            match task {
-                Task::Reset(_) => slot.last = slot.env.reset(),
-                Task::Step(_, action) => match slot.env.step(action) {
-                    Ok(t) => slot.last = t,
-                    Err(e) => slot.error = Some(e),
-                },
-            }
-        }
-        if finished.send(id).is_err() {
-            return;
+        run_task(slots, task, finished);
+    }
+}
+
+/// Runs one task and reports its env as finished (the channel holds every env, so this
+/// never blocks).
+fn run_task(slots: &[Mutex<Slot>], task: Task, finished: &Sender<usize>) {
+    let id = match task {
+        Task::Reset(i) | Task::Step(i, _) => i,
+    };
+    {
+        let mut slot = lock(&slots[id]);
+        match task {
+            Task::Reset(_) => slot.last = slot.env.reset(),
+            Task::Step(_, action) => match slot.env.step(action) {
+                Ok(t) => slot.last = t,
+                Err(e) => slot.error = Some(e),
+            },
         }
     }
+    let _ = finished.send(id);
 }
 
 impl Drop for VecEnv {
@@ -433,7 +456,13 @@ impl Drop for VecEnv {
 
 impl VecEnv {
     fn drain_quietly(&mut self) {
-        while self.pending > 0 && self.finished.recv().is_ok() {
+        while self.pending > 0 {
+            if let Ok(task) = self.task_queue.try_recv() {
+                run_task(&self.slots, task, &self.finished_tx);
+            }
+            if self.finished.recv().is_err() {
+                break;
+            }
             self.pending -= 1;
         }
     }
