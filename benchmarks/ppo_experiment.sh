@@ -27,11 +27,11 @@ run() { # name seed extra...
   tail -1 "$dir.log"
 }
 for seed in $seeds; do
-  run random-cnn-frozen "$seed" --frames "$frames" --encoder random
-  run dim-ua-frozen "$seed" --frames "$frames" --encoder "$encoder"
+  run nature-cnn "$seed" --frames "$frames"
 done
 for seed in $seeds; do
-  run nature-cnn "$seed" --frames "$frames"
+  run random-cnn-frozen "$seed" --frames "$frames" --encoder random
+  run dim-ua-frozen "$seed" --frames "$frames" --encoder "$encoder"
 done
 for seed in $ft_seeds; do
   run dim-ua-finetuned "$seed" --frames "$ft_frames" --encoder "$encoder" --finetune
