@@ -16,6 +16,21 @@ fn run(args: &[&str]) -> Output {
         .expect("dimua runs")
 }
 
+/// `dimua replay --game pong --actions ACTIONS --out OUT EXTRA...`.
+fn replay(actions: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "replay",
+        "--game",
+        "pong",
+        "--actions",
+        actions.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
 fn npy(path: &Path) -> (String, Vec<usize>, Vec<u8>) {
     let bytes = std::fs::read(path).unwrap();
     let (descr, shape, offset) = parse_npy(&bytes).unwrap();
@@ -56,19 +71,7 @@ fn replay_writes_what_the_vec_env_produced() {
     let text: String = actions.iter().map(|a| format!("{a}\n")).collect();
     std::fs::write(&file, text).unwrap();
     let out = tmp.path().join("obs.npy");
-    let o = run(&[
-        "replay",
-        "--game",
-        "pong",
-        "--preset",
-        "dqn",
-        "--noop-max",
-        "0",
-        "--actions",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = replay(&file, &out, &["--preset", "dqn", "--noop-max", "0"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     let options = EnvOptions {
@@ -104,15 +107,7 @@ fn replay_writes_what_the_vec_env_produced() {
 
     // An existing output is refused without --force, and left as it was.
     std::fs::write(&out, b"mine").unwrap();
-    let o = run(&[
-        "replay",
-        "--game",
-        "pong",
-        "--actions",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = replay(&file, &out, &[]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
     assert_eq!(std::fs::read(&out).unwrap(), b"mine");
@@ -129,15 +124,7 @@ fn replay_refuses_bad_actions_before_writing() {
     ] {
         let file = tmp.path().join("actions.txt");
         std::fs::write(&file, content).unwrap();
-        let o = run(&[
-            "replay",
-            "--game",
-            "pong",
-            "--actions",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let o = replay(&file, &out, &[]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(
             !o.status.success() && err.contains(expected),
@@ -150,16 +137,6 @@ fn replay_refuses_bad_actions_before_writing() {
         );
     }
     let file = tmp.path().join("actions.txt");
-    let o = run(&[
-        "replay",
-        "--game",
-        "pong",
-        "--preset",
-        "nature",
-        "--actions",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = replay(&file, &out, &["--preset", "nature"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("atariari, dqn, machado"));
 }

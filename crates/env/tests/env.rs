@@ -164,6 +164,34 @@ fn dqn_reset_presses_fire_then_up_and_fills_the_stack_then_shifts_oldest_first()
     }
 }
 
+#[test]
+fn machado_reset_is_the_bare_reset_frame_and_sticky_actions_follow_ales_rng() {
+    // No no-ops, no FIRE: the first observation is the frame `reset_game` leaves, 4 times.
+    let mut envs = vec_env("breakout", Preset::Machado.options(), 1, 1, 1);
+    let mut obs = vec![0u8; envs.obs_len()];
+    let mut batch = envs.new_batch(1);
+    envs.reset(&mut obs, &mut batch).unwrap();
+    let rom = common::rom("breakout");
+    let mut ale = Ale::with_sticky_actions(&rom, ale_seed_from(7), 0.25).unwrap();
+    ale.reset_game();
+    let mut rgb = vec![0u8; 3 * 33600];
+    ale.screen_rgb(&mut rgb).unwrap();
+    let first = gray_84(&rgb, &rgb);
+    let frame = 84 * 84;
+    for k in 0..4 {
+        assert_eq!(&obs[k * frame..(k + 1) * frame], &first[..], "slot {k}");
+    }
+    // The full action set: index = ALE id; stepping both with the same ids stays in step,
+    // sticky draws included.
+    for step in 0..40 {
+        let a = [1, 3, 4, 11, 12][step % 5];
+        envs.step(&[a], &mut obs, &mut batch).unwrap();
+        let (reward, newest) = bare_step(&mut ale, a as i32);
+        assert_eq!(batch.transitions[0].reward, reward as f32);
+        assert_eq!(&obs[3 * frame..], &newest[..], "step {step}");
+    }
+}
+
 /// Steps one env with random actions until `stop` says so (at most `limit` steps).
 fn run_until(
     envs: &mut VecEnv,
