@@ -206,6 +206,7 @@ impl VecEnv {
     /// `obs` (N x `obs_len` bytes) in env order.
     pub fn reset(&mut self, obs: &mut [u8], batch: &mut StepBatch) -> Result<(), EnvError> {
         self.check_idle()?;
+        self.check_buffers(obs, batch, self.config.num_envs)?;
         for i in 0..self.config.num_envs {
             self.dispatch(Task::Reset(i))?;
         }
@@ -228,7 +229,16 @@ impl VecEnv {
                 self.config.num_envs
             )));
         }
-        self.check_actions(actions, (0..actions.len()).collect::<Vec<_>>().as_slice())?;
+        self.check_buffers(obs, batch, self.config.num_envs)?;
+        for (env, &action) in actions.iter().enumerate() {
+            if action >= self.num_actions {
+                return Err(EnvError::InvalidAction {
+                    env,
+                    action,
+                    limit: self.num_actions,
+                });
+            }
+        }
         for (i, &a) in actions.iter().enumerate() {
             self.dispatch(Task::Step(i, a))?;
         }
@@ -375,8 +385,6 @@ impl VecEnv {
 
     fn collect_in_order(&mut self, obs: &mut [u8], batch: &mut StepBatch) -> Result<(), EnvError> {
         let n = self.config.num_envs;
-        self.check_buffers(obs, batch, n)
-            .inspect_err(|_| self.drain())?;
         let mut first_error = None;
         for _ in 0..n {
             let id = self.next_finished()?;
@@ -386,15 +394,6 @@ impl VecEnv {
         }
         batch.len = n;
         first_error.map_or(Ok(()), Err)
-    }
-
-    /// Waits for everything in flight (after a refused sync call).
-    fn drain(&mut self) {
-        while self.pending > 0 {
-            if self.next_finished().is_err() {
-                break;
-            }
-        }
     }
 
     fn write_row(
@@ -432,12 +431,16 @@ fn run_task(slots: &[Mutex<Slot>], task: Task, finished: &Sender<usize>) {
     };
     {
         let mut slot = lock(&slots[id]);
-        match task {
-            Task::Reset(_) => slot.last = slot.env.reset(),
-            Task::Step(_, action) => match slot.env.step(action) {
-                Ok(t) => slot.last = t,
-                Err(e) => slot.error = Some(e),
-            },
+        // A panic inside the emulator must not leave the caller waiting forever: it becomes
+        // this env's error.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match task {
+            Task::Reset(_) => Ok(slot.env.reset()),
+            Task::Step(_, action) => slot.env.step(action),
+        }));
+        match outcome {
+            Ok(Ok(t)) => slot.last = t,
+            Ok(Err(e)) => slot.error = Some(e),
+            Err(_) => slot.error = Some(EnvError::Worker(format!("env {id} panicked"))),
         }
     }
     let _ = finished.send(id);

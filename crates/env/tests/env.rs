@@ -376,6 +376,10 @@ fn bad_calls_are_refused_with_the_fix() {
     assert!(err.to_string().contains("recv"), "{err}");
     envs.recv(&mut obs, &mut batch).unwrap();
     assert!(envs.recv(&mut obs, &mut batch).is_err());
+    // A buffer too small is refused before any env moves; the next call works.
+    let err = envs.step(&[0, 0], &mut [0u8; 10], &mut batch).unwrap_err();
+    assert!(err.to_string().contains("buffers too small"), "{err}");
+    envs.step(&[0, 0], &mut obs, &mut batch).unwrap();
     let err = "nature".parse::<Preset>().unwrap_err();
     assert!(err.to_string().contains("atariari, dqn, machado"), "{err}");
     let config = VecEnvConfig {
