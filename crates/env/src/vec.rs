@@ -264,21 +264,20 @@ impl VecEnv {
                 env_ids.len()
             )));
         }
-        let mut seen = vec![false; self.config.num_envs];
-        for &id in env_ids {
+        for (k, &id) in env_ids.iter().enumerate() {
             if id >= self.config.num_envs {
                 return Err(EnvError::Usage(format!(
                     "env id {id} out of range (there are {} envs)",
                     self.config.num_envs
                 )));
             }
-            if self.in_flight[id] || seen[id] {
+            // A repeat within this call counts as in flight (a scan: no allocation per step).
+            if self.in_flight[id] || env_ids[..k].contains(&id) {
                 return Err(EnvError::Usage(format!(
                     "env {id} already has a step in flight: recv its result before sending it \
                      another action"
                 )));
             }
-            seen[id] = true;
         }
         self.check_actions(actions, env_ids)?;
         for (&id, &a) in env_ids.iter().zip(actions) {
