@@ -231,13 +231,7 @@ impl VecEnv {
         }
         self.check_buffers(obs, batch, self.config.num_envs)?;
         for (env, &action) in actions.iter().enumerate() {
-            if action >= self.num_actions {
-                return Err(EnvError::InvalidAction {
-                    env,
-                    action,
-                    limit: self.num_actions,
-                });
-            }
+            self.check_action(env, action)?;
         }
         for (i, &a) in actions.iter().enumerate() {
             self.dispatch(Task::Step(i, a))?;
@@ -279,7 +273,9 @@ impl VecEnv {
                 )));
             }
         }
-        self.check_actions(actions, env_ids)?;
+        for (&env, &action) in env_ids.iter().zip(actions) {
+            self.check_action(env, action)?;
+        }
         for (&id, &a) in env_ids.iter().zip(actions) {
             self.dispatch(Task::Step(id, a))?;
         }
@@ -315,15 +311,13 @@ impl VecEnv {
         Ok(())
     }
 
-    fn check_actions(&self, actions: &[usize], env_ids: &[usize]) -> Result<(), EnvError> {
-        for (&a, &env) in actions.iter().zip(env_ids) {
-            if a >= self.num_actions {
-                return Err(EnvError::InvalidAction {
-                    env,
-                    action: a,
-                    limit: self.num_actions,
-                });
-            }
+    fn check_action(&self, env: usize, action: usize) -> Result<(), EnvError> {
+        if action >= self.num_actions {
+            return Err(EnvError::InvalidAction {
+                env,
+                action,
+                limit: self.num_actions,
+            });
         }
         Ok(())
     }
