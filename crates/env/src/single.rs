@@ -40,7 +40,6 @@ pub struct PresetEnv {
     /// Ring of `stack` frames; `head` is the slot of the oldest.
     ring: Vec<u8>,
     head: usize,
-    scratch: Vec<u8>,
     labels: Vec<u8>,
     game_return: f64,
     game_length: u32,
@@ -67,7 +66,6 @@ impl PresetEnv {
             stack: options.frame_stack,
             ring: vec![0; frame_len * options.frame_stack],
             head: 0,
-            scratch: vec![0; frame_len],
             game_return: 0.0,
             game_length: 0,
             started: false,
@@ -166,28 +164,28 @@ impl PresetEnv {
         }
     }
 
-    /// The current emulator observation, resized, into `scratch`.
-    fn render(&mut self) {
+    /// Renders the current emulator observation (resized) into ring slot `slot`.
+    fn render_into(&mut self, slot: usize) {
+        let n = self.frame_len;
+        let out = &mut self.ring[slot * n..(slot + 1) * n];
         match &mut self.resize {
-            Some(r) => r.apply(self.env.observation(), &mut self.scratch),
-            None => self.scratch.copy_from_slice(self.env.observation()),
+            Some(r) => r.apply(self.env.observation(), out),
+            None => out.copy_from_slice(self.env.observation()),
         }
     }
 
     fn fill_stack(&mut self) {
-        self.render();
-        for chunk in self.ring.chunks_exact_mut(self.frame_len) {
-            chunk.copy_from_slice(&self.scratch);
+        self.render_into(0);
+        let (first, rest) = self.ring.split_at_mut(self.frame_len);
+        for chunk in rest.chunks_exact_mut(self.frame_len) {
+            chunk.copy_from_slice(first);
         }
         self.head = 0;
     }
 
     fn push_frame(&mut self) {
-        self.render();
-        let n = self.frame_len;
         // The oldest slot becomes the newest.
-        let slot = self.head;
-        self.ring[slot * n..(slot + 1) * n].copy_from_slice(&self.scratch);
+        self.render_into(self.head);
         self.head = (self.head + 1) % self.stack;
     }
 }
