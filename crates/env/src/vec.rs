@@ -443,23 +443,10 @@ impl Drop for VecEnv {
     fn drop(&mut self) {
         // Closing the task channel ends every worker's loop.
         self.tasks = None;
-        self.drain_quietly();
+        // Finish what is in flight (helping with queued steps) before joining.
+        while self.pending > 0 && self.next_finished().is_ok() {}
         for w in self.workers.drain(..) {
             let _ = w.join();
-        }
-    }
-}
-
-impl VecEnv {
-    fn drain_quietly(&mut self) {
-        while self.pending > 0 {
-            if let Ok(task) = self.task_queue.try_recv() {
-                run_task(&self.slots, task, &self.finished_tx);
-            }
-            if self.finished.recv().is_err() {
-                break;
-            }
-            self.pending -= 1;
         }
     }
 }
