@@ -32,6 +32,22 @@ if ! have_torch || [ ! -x "$venv/bin/cmake" ]; then
   "$python_bin" -m venv "$venv"
   "$venv/bin/pip" install -q --no-cache-dir --disable-pip-version-check "torch==$torch_version" cmake numpy safetensors
 fi
+# Reference implementations for tests/sb3_crosscheck.rs (the `dqn` preset against
+# Stable-Baselines3's Atari wrappers on ale-py's emulator). Test-only: dimua never runs
+# Python. SB3 without its plotting/logging dependencies (pandas, matplotlib), which the
+# wrappers do not use.
+have_crosscheck() {
+  "$venv/bin/python" - <<'PY' 2>/dev/null
+import ale_py, cv2, gymnasium, stable_baselines3.common.atari_wrappers
+PY
+}
+if ! have_crosscheck; then
+  log "installing gymnasium, ale-py, opencv and stable-baselines3 into $venv (cross-check test)"
+  "$venv/bin/pip" install -q --no-cache-dir --disable-pip-version-check \
+    "gymnasium==1.4.0" "ale-py==$ale_py_version" "opencv-python-headless==5.0.0.93"
+  "$venv/bin/pip" install -q --no-cache-dir --disable-pip-version-check --no-deps \
+    "stable-baselines3==2.9.2" "cloudpickle==3.1.3"
+fi
 torch_dir="$("$venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
 ln -sfn "$torch_dir" "$cache/libtorch"
 

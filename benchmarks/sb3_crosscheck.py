@@ -1,0 +1,169 @@
+"""Cross-check of `dimua replay --preset dqn` against Stable-Baselines3's Atari wrappers.
+
+The `dqn` preset claims the baselines / SB3 / cleanrl Atari stack (docs/rl-env.md). This
+script replays one random action sequence per game through `dimua replay` and through
+SB3's `AtariWrapper` (NoopResetEnv, MaxAndSkipEnv, EpisodicLifeEnv, FireResetEnv,
+WarpFrame) + gymnasium's `FrameStackObservation(4)` on ale-py's own emulator, then compares
+every observation, raw reward, terminated/truncated flag and life count.
+
+Alignment: no-ops are off on both sides (`--noop-max 0`, `noop_max=0`; their counts come
+from different random generators); where dimua reports the end of a learner's episode it has
+already reset (same-step auto-reset), so its row is compared with SB3's `reset()`
+observation. Everything else is the preset as shipped.
+
+    # scripts/bootstrap.sh installs these into .cache/venv (tests/sb3_crosscheck.rs)
+    python benchmarks/sb3_crosscheck.py --dimua target/release/dimua --steps 3000 \\
+        --games breakout pong space_invaders ms_pacman seaquest
+
+Where the two differ, the cause is located with a second, wrapper-free check: the bare
+emulators (ALE 0.6 in dimua, ale-py's ALE 0.12.1 here) fed the same random frame-level
+actions (`dimua replay` with every preset option off: frame skip 1, no max, no resize, RGB,
+no FIRE reset, no life signal), compared frame by frame for `4 x steps` frames. A game
+whose bare emulators already diverge cannot give identical `dqn` observations either.
+
+Prints one JSON line per game (`identical`: the dqn comparison; `emulators_agree_frames`:
+frames before the bare emulators first differ, null if never) and exits non-zero if a game
+differs under `dqn` while its bare emulators agree for the whole check (a wrapper bug).
+"""
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def gym_id(game):
+    return "ALE/" + "".join(p.capitalize() for p in game.split("_")) + "-v5"
+
+
+def sb3_env(game):
+    import ale_py
+    import gymnasium as gym
+    from gymnasium.wrappers import FrameStackObservation
+    from stable_baselines3.common.atari_wrappers import AtariWrapper
+
+    gym.register_envs(ale_py)
+    env = gym.make(gym_id(game), frameskip=1, repeat_action_probability=0.0,
+                   full_action_space=False)
+    env = AtariWrapper(env, noop_max=0, frame_skip=4, screen_size=84,
+                       terminal_on_life_loss=True, clip_reward=False)
+    return FrameStackObservation(env, 4)
+
+
+def dimua_replay(binary, game, actions, workdir):
+    actions_file = workdir / f"{game}_actions.txt"
+    actions_file.write_text("".join(f"{a}\n" for a in actions))
+    out = workdir / f"{game}.npy"
+    subprocess.run([binary, "replay", "--game", game, "--preset", "dqn", "--noop-max", "0",
+                    "--actions", str(actions_file), "--out", str(out), "--force"],
+                   check=True, stdout=subprocess.DEVNULL)
+    load = lambda suffix: np.load(workdir / f"{game}{suffix}.npy")
+    return {"obs": load(""), "rewards": load("_rewards"), "terminated": load("_terminated"),
+            "truncated": load("_truncated"), "lives": load("_lives"),
+            "clipped": load("_clipped_rewards")}
+
+
+def emulators_agree_frames(binary, game, frames, seed, workdir):
+    """Frames before ale-py's bare emulator and dimua's (no preset option on) first give a
+    different RGB screen or reward under the same random actions; None if they never do."""
+    import ale_py
+    import gymnasium as gym
+
+    gym.register_envs(ale_py)
+    env = gym.make(gym_id(game), frameskip=1, repeat_action_probability=0.0,
+                   full_action_space=False)
+    actions = np.random.default_rng(seed + 1).integers(0, env.action_space.n, frames).tolist()
+    actions_file = workdir / f"{game}_raw_actions.txt"
+    actions_file.write_text("".join(f"{a}\n" for a in actions))
+    out = workdir / f"{game}_raw.npy"
+    subprocess.run([binary, "replay", "--game", game, "--preset", "dqn", "--noop-max", "0",
+                    "--fire-reset", "false", "--episodic-life", "false", "--frame-skip", "1",
+                    "--max-pool", "false", "--resize", "none", "--frame-stack", "1",
+                    "--color", "true", "--max-episode-frames", "0",
+                    "--actions", str(actions_file), "--out", str(out), "--force"],
+                   check=True, stdout=subprocess.DEVNULL)
+    ours, rewards = np.load(out), np.load(workdir / f"{game}_raw_rewards.npy")
+    obs, _ = env.reset(seed=seed)
+    if not np.array_equal(obs, ours[0].reshape(obs.shape)):
+        return 0
+    for t, a in enumerate(actions):
+        obs, reward, terminated, truncated, _ = env.step(a)
+        if terminated or truncated:
+            obs, _ = env.reset()
+        if float(reward) != float(rewards[t]) or not np.array_equal(
+                obs, ours[t + 1].reshape(obs.shape)):
+            return t
+    env.close()
+    return None
+
+
+def check_game(binary, game, steps, seed, workdir):
+    env = sb3_env(game)
+    rng = np.random.default_rng(seed)
+    actions = rng.integers(0, env.action_space.n, steps).tolist()
+    ours = dimua_replay(binary, game, actions, workdir)
+    first = {}
+
+    def note(kind, t, detail):
+        first.setdefault(kind, {"step": t, **detail})
+
+    obs, _ = env.reset(seed=seed)
+    ref = np.asarray(obs).reshape(ours["obs"][0].shape)
+    if not np.array_equal(ref, ours["obs"][0]):
+        note("obs", -1, {"max_abs_diff": int(np.abs(ref.astype(int) - ours["obs"][0]).max())})
+    obs_equal, episodes = int(np.array_equal(ref, ours["obs"][0])), 0
+    for t, a in enumerate(actions):
+        obs, reward, terminated, truncated, info = env.step(a)
+        if float(reward) != float(ours["rewards"][t]):
+            note("reward", t, {"sb3": float(reward), "dimua": float(ours["rewards"][t])})
+        if float(np.sign(reward)) != float(ours["clipped"][t]):
+            note("clipped_reward", t, {"sb3": float(np.sign(reward)),
+                                       "dimua": float(ours["clipped"][t])})
+        if bool(terminated) != bool(ours["terminated"][t]):
+            note("terminated", t, {"sb3": bool(terminated), "dimua": bool(ours["terminated"][t])})
+        if bool(truncated) != bool(ours["truncated"][t]):
+            note("truncated", t, {"sb3": bool(truncated), "dimua": bool(ours["truncated"][t])})
+        if int(info["lives"]) != int(ours["lives"][t]):
+            note("lives", t, {"sb3": int(info["lives"]), "dimua": int(ours["lives"][t])})
+        if terminated or truncated:
+            episodes += 1
+            obs, _ = env.reset()
+        ref = np.asarray(obs).reshape(ours["obs"][t + 1].shape)
+        same = np.array_equal(ref, ours["obs"][t + 1])
+        obs_equal += int(same)
+        if not same:
+            diff = np.abs(ref.astype(int) - ours["obs"][t + 1].astype(int))
+            note("obs", t, {"max_abs_diff": int(diff.max()),
+                            "pixels_differing": int((diff > 0).sum())})
+    env.close()
+    result = {"game": game, "steps": steps, "learner_episodes": episodes,
+              "obs_equal": obs_equal, "obs_total": steps + 1, "first_mismatch": first,
+              "identical": not first}
+    if first:
+        result["emulators_agree_frames"] = emulators_agree_frames(
+            binary, game, 4 * steps, seed, workdir)
+    return result
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dimua", required=True, help="path of the dimua binary")
+    ap.add_argument("--games", nargs="+",
+                    default=["breakout", "pong", "space_invaders", "ms_pacman", "seaquest"])
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--seed", type=int, default=42)
+    args = ap.parse_args()
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        for game in args.games:
+            result = check_game(args.dimua, game, args.steps, args.seed, Path(tmp))
+            ok &= result["identical"] or result["emulators_agree_frames"] is not None
+            print(json.dumps(result), flush=True)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
