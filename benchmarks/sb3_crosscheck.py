@@ -6,6 +6,10 @@ SB3's `AtariWrapper` (NoopResetEnv, MaxAndSkipEnv, EpisodicLifeEnv, FireResetEnv
 WarpFrame) + gymnasium's `FrameStackObservation(4)` on ale-py's own emulator, then compares
 every observation, raw reward, terminated/truncated flag and life count.
 
+With `--reference gymnasium-rgb` the reference is gymnasium's own `AtariPreprocessing`
+(`grayscale_obs=False`, no life signal) + `FrameStackObservation(4)`, against
+`--color true --fire-reset false --episodic-life false`: the RGB max-pool and RGB resize.
+
 Alignment: no-ops are off on both sides (`--noop-max 0`, `noop_max=0`; their counts come
 from different random generators); where dimua reports the end of a learner's episode it has
 already reset (same-step auto-reset), so its row is compared with SB3's `reset()`
@@ -39,25 +43,40 @@ def gym_id(game):
     return "ALE/" + "".join(p.capitalize() for p in game.split("_")) + "-v5"
 
 
-def sb3_env(game):
+# The reference stacks, and the `dimua replay` flags that ask for the same semantics.
+REFERENCES = {
+    # SB3 / baselines / cleanrl: what the `dqn` preset is (RGB max -> cv2 gray -> resize).
+    "sb3": ["--noop-max", "0"],
+    # gymnasium's AtariPreprocessing in colour (RGB max -> resize), no life signal, no FIRE.
+    "gymnasium-rgb": ["--noop-max", "0", "--color", "true", "--fire-reset", "false",
+                      "--episodic-life", "false"],
+}
+
+
+def reference_env(game, reference):
     import ale_py
     import gymnasium as gym
-    from gymnasium.wrappers import FrameStackObservation
-    from stable_baselines3.common.atari_wrappers import AtariWrapper
+    from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
 
     gym.register_envs(ale_py)
     env = gym.make(gym_id(game), frameskip=1, repeat_action_probability=0.0,
                    full_action_space=False)
-    env = AtariWrapper(env, noop_max=0, frame_skip=4, screen_size=84,
-                       terminal_on_life_loss=True, clip_reward=False)
+    if reference == "sb3":
+        from stable_baselines3.common.atari_wrappers import AtariWrapper
+
+        env = AtariWrapper(env, noop_max=0, frame_skip=4, screen_size=84,
+                           terminal_on_life_loss=True, clip_reward=False)
+    else:
+        env = AtariPreprocessing(env, noop_max=0, frame_skip=4, screen_size=84,
+                                 terminal_on_life_loss=False, grayscale_obs=False)
     return FrameStackObservation(env, 4)
 
 
-def dimua_replay(binary, game, actions, workdir):
+def dimua_replay(binary, game, actions, flags, workdir):
     actions_file = workdir / f"{game}_actions.txt"
     actions_file.write_text("".join(f"{a}\n" for a in actions))
     out = workdir / f"{game}.npy"
-    subprocess.run([binary, "replay", "--game", game, "--preset", "dqn", "--noop-max", "0",
+    subprocess.run([binary, "replay", "--game", game, "--preset", "dqn", *flags,
                     "--actions", str(actions_file), "--out", str(out), "--force"],
                    check=True, stdout=subprocess.DEVNULL)
     load = lambda suffix: np.load(workdir / f"{game}{suffix}.npy")
@@ -100,11 +119,11 @@ def emulators_agree_frames(binary, game, frames, seed, workdir):
     return None
 
 
-def check_game(binary, game, steps, seed, workdir):
-    env = sb3_env(game)
+def check_game(binary, game, reference, steps, seed, workdir):
+    env = reference_env(game, reference)
     rng = np.random.default_rng(seed)
     actions = rng.integers(0, env.action_space.n, steps).tolist()
-    ours = dimua_replay(binary, game, actions, workdir)
+    ours = dimua_replay(binary, game, actions, REFERENCES[reference], workdir)
     first = {}
 
     def note(kind, t, detail):
@@ -139,7 +158,7 @@ def check_game(binary, game, steps, seed, workdir):
             note("obs", t, {"max_abs_diff": int(diff.max()),
                             "pixels_differing": int((diff > 0).sum())})
     env.close()
-    result = {"game": game, "steps": steps, "learner_episodes": episodes,
+    result = {"game": game, "reference": reference, "steps": steps, "learner_episodes": episodes,
               "obs_equal": obs_equal, "obs_total": steps + 1, "first_mismatch": first,
               "identical": not first}
     if first:
@@ -153,13 +172,15 @@ def main():
     ap.add_argument("--dimua", required=True, help="path of the dimua binary")
     ap.add_argument("--games", nargs="+",
                     default=["breakout", "pong", "space_invaders", "ms_pacman", "seaquest"])
+    ap.add_argument("--reference", choices=sorted(REFERENCES), default="sb3")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args()
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         for game in args.games:
-            result = check_game(args.dimua, game, args.steps, args.seed, Path(tmp))
+            result = check_game(args.dimua, game, args.reference, args.steps, args.seed,
+                                Path(tmp))
             ok &= result["identical"] or result["emulators_agree_frames"] is not None
             print(json.dumps(result), flush=True)
     sys.exit(0 if ok else 1)
