@@ -44,7 +44,14 @@ CASES = [
     ("formula", 210, 160, 3, 84, 84),
     ("lcg", 250, 160, 1, 84, 84),
     ("lcg", 210, 160, 1, 64, 48),
+    # Integer factors: OpenCV's fast path (2x2: (sum + 2) >> 2; otherwise sum * (1/area)
+    # rounded to nearest even).
     ("blocks", 210, 160, 1, 105, 80),
+    ("lcg", 210, 160, 1, 105, 80),
+    ("lcg", 210, 160, 3, 105, 80),
+    ("lcg", 210, 160, 1, 70, 80),
+    ("lcg", 210, 160, 3, 105, 160),
+    ("formula", 210, 160, 1, 42, 32),
 ]
 
 if __name__ == "__main__":

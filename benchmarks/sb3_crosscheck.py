@@ -53,7 +53,7 @@ REFERENCES = {
 }
 
 
-def reference_env(game, reference):
+def reference_env(game, reference, frame_skip, size):
     import ale_py
     import gymnasium as gym
     from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
@@ -64,10 +64,13 @@ def reference_env(game, reference):
     if reference == "sb3":
         from stable_baselines3.common.atari_wrappers import AtariWrapper
 
-        env = AtariWrapper(env, noop_max=0, frame_skip=4, screen_size=84,
+        if size[0] != size[1]:
+            sys.exit("SB3's WarpFrame resizes to squares only: use --size NxN")
+        env = AtariWrapper(env, noop_max=0, frame_skip=frame_skip, screen_size=size[0],
                            terminal_on_life_loss=True, clip_reward=False)
     else:
-        env = AtariPreprocessing(env, noop_max=0, frame_skip=4, screen_size=84,
+        env = AtariPreprocessing(env, noop_max=0, frame_skip=frame_skip,
+                                 screen_size=(size[1], size[0]),
                                  terminal_on_life_loss=False, grayscale_obs=False)
     return FrameStackObservation(env, 4)
 
@@ -119,11 +122,13 @@ def emulators_agree_frames(binary, game, frames, seed, workdir):
     return None
 
 
-def check_game(binary, game, reference, steps, seed, workdir):
-    env = reference_env(game, reference)
+def check_game(binary, game, reference, steps, seed, workdir, frame_skip=4, size=(84, 84)):
+    env = reference_env(game, reference, frame_skip, size)
     rng = np.random.default_rng(seed)
     actions = rng.integers(0, env.action_space.n, steps).tolist()
-    ours = dimua_replay(binary, game, actions, REFERENCES[reference], workdir)
+    flags = REFERENCES[reference] + ["--frame-skip", str(frame_skip),
+                                     "--resize", f"{size[0]}x{size[1]}"]
+    ours = dimua_replay(binary, game, actions, flags, workdir)
     first = {}
 
     def note(kind, t, detail):
@@ -174,13 +179,16 @@ def main():
                     default=["breakout", "pong", "space_invaders", "ms_pacman", "seaquest"])
     ap.add_argument("--reference", choices=sorted(REFERENCES), default="sb3")
     ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--frame-skip", type=int, default=4, help="on both sides")
+    ap.add_argument("--size", default="84x84", help="HEIGHTxWIDTH, on both sides")
     ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args()
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         for game in args.games:
+            size = tuple(int(v) for v in args.size.split("x"))
             result = check_game(args.dimua, game, args.reference, args.steps, args.seed,
-                                Path(tmp))
+                                Path(tmp), args.frame_skip, size)
             ok &= result["identical"] or result["emulators_agree_frames"] is not None
             print(json.dumps(result), flush=True)
     sys.exit(0 if ok else 1)

@@ -6,7 +6,8 @@
 //! - `sb3`: Stable-Baselines3's `AtariWrapper` + gymnasium's `FrameStackObservation(4)`
 //!   against `--preset dqn --noop-max 0` (FIRE reset, life loss, RGB max, cv2 gray, resize);
 //! - `gymnasium-rgb`: gymnasium's `AtariPreprocessing(grayscale_obs=False)` against the same
-//!   preset in colour without FIRE reset and life signal (RGB max-pool, RGB area resize).
+//!   preset in colour without FIRE reset and life signal (RGB max-pool, RGB area resize),
+//!   also at half size (OpenCV's integer-factor resize path) with frame skip 3.
 //!
 //! The games are ones whose bare emulators (ALE 0.6 here, ALE 0.12.1 in ale-py) give the same
 //! frames for this long: on those, any difference is a wrapper difference. Breakout and Space
@@ -17,12 +18,19 @@ use std::process::Command;
 
 /// The script's JSON line per game, checked to be identical everywhere; returns the number
 /// of learner episodes the sequences went through.
-fn crosscheck(reference: &str, steps: u64, games: &[&str]) -> u64 {
+fn crosscheck(reference: &str, steps: u64, games: &[&str], extra: &[&str]) -> u64 {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let output = Command::new(root.join(".cache/venv/bin/python"))
         .arg(root.join("benchmarks/sb3_crosscheck.py"))
-        .args(["--dimua", env!("CARGO_BIN_EXE_dimua"), "--reference", reference])
-        .args(["--steps", &steps.to_string(), "--games"])
+        .args([
+            "--dimua",
+            env!("CARGO_BIN_EXE_dimua"),
+            "--reference",
+            reference,
+        ])
+        .args(["--steps", &steps.to_string()])
+        .args(extra)
+        .arg("--games")
         .args(games)
         .output()
         .expect("run .cache/venv/bin/python (scripts/bootstrap.sh creates it)");
@@ -51,12 +59,19 @@ fn crosscheck(reference: &str, steps: u64, games: &[&str]) -> u64 {
 #[test]
 fn dqn_preset_equals_sb3_atari_wrappers_on_ale_py() {
     let games = ["breakout", "pong", "space_invaders", "ms_pacman"];
-    let episodes = crosscheck("sb3", 1500, &games);
+    let episodes = crosscheck("sb3", 1500, &games, &[]);
     // The sequences must reach the reset paths being compared (life losses, game overs).
     assert!(episodes > 40, "too few episode ends: {episodes}");
 }
 
 #[test]
 fn color_dqn_preset_equals_gymnasium_atari_preprocessing() {
-    crosscheck("gymnasium-rgb", 1000, &["breakout", "space_invaders"]);
+    crosscheck("gymnasium-rgb", 1000, &["breakout", "space_invaders"], &[]);
+}
+
+/// Half size (2x2 blocks, OpenCV's integer-factor path) and frame skip 3 on both sides.
+#[test]
+fn half_size_color_observations_equal_gymnasium() {
+    let extra = ["--size", "105x80", "--frame-skip", "3"];
+    crosscheck("gymnasium-rgb", 500, &["ms_pacman", "pong"], &extra);
 }

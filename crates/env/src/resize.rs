@@ -17,9 +17,10 @@ struct Tap {
 /// the source pixels cut by its borders. The tables, the float accumulation order and the
 /// final rounding (to nearest, ties to even, then saturated to `0..=255`) follow OpenCV's
 /// `resize(..., INTER_AREA)` for shrinking by a non-integer factor, so 210x160 -> 84x84 gives
-/// OpenCV's bytes (checked against `cv2.resize` in the tests). For integer factors OpenCV
-/// takes a fast path that rounds exact halves up; this type uses the general formula there
-/// too (a difference of 1 on exact ties only). Enlarging is refused.
+/// OpenCV's bytes (checked against `cv2.resize` in the tests). When both factors are
+/// integers (105x80, 70x80, ...) OpenCV takes its integer-factor path, and so does this type:
+/// 2x2 blocks of 1 or 3 channels give `(sum + 2) >> 2` (exact halves round up), other blocks
+/// `sum * (1/area)` in f32 rounded to nearest even. Enlarging is refused.
 ///
 /// The taps are stored as a fixed number per output sample (padded with zero weights, which
 /// add exactly 0.0 and so keep OpenCV's sums bit for bit): the horizontal pass runs once per
@@ -31,6 +32,9 @@ pub struct AreaResize {
     channels: usize,
     x: FixedTaps,
     y: FixedTaps,
+    /// (rows, columns) per output pixel when both factors are integers: OpenCV's
+    /// integer-factor path instead of the taps.
+    block: Option<(usize, usize)>,
     /// Horizontally resized source rows: src height x dst width x channels.
     rows: Vec<f32>,
     /// One output row being summed.
@@ -131,12 +135,15 @@ impl AreaResize {
         // Pixel-indexed taps; channels are handled in the passes.
         let x = FixedTaps::new(&area_taps(src.1, dst.1), dst.1);
         let y = FixedTaps::new(&area_taps(src.0, dst.0), dst.0);
+        let block =
+            (src.0 % dst.0 == 0 && src.1 % dst.1 == 0).then(|| (src.0 / dst.0, src.1 / dst.1));
         Ok(AreaResize {
             src,
             dst,
             channels,
             x,
             y,
+            block,
             rows: vec![0.0; src.0 * dst.1 * channels],
             acc: vec![0.0; dst.1 * channels],
         })
@@ -155,6 +162,10 @@ impl AreaResize {
         let out_row = self.dst.1 * c;
         assert_eq!(input.len(), self.src.0 * in_row, "area resize input size");
         assert_eq!(out.len(), self.dst.0 * out_row, "area resize output size");
+        if let Some(block) = self.block {
+            self.apply_blocks(block, input, out);
+            return;
+        }
         let (xw, yw) = (self.x.width, self.y.width);
         let n = self.dst.1;
         let mut line_f = [0f32; 1024 * 3];
@@ -216,6 +227,38 @@ impl AreaResize {
             }
             for (v, &a) in o.iter_mut().zip(acc.iter()) {
                 *v = round_to_u8(a);
+            }
+        }
+    }
+}
+
+impl AreaResize {
+    /// OpenCV's integer-factor path (`resizeAreaFast_`): each output is the integer sum of
+    /// its `rows x cols` block; 2x2 blocks of 1 or 3 channels (its vectorised case) round as
+    /// `(sum + 2) >> 2`, every other block as `sum * (1/area)` in f32, to nearest even.
+    fn apply_blocks(&self, (rows, cols): (usize, usize), input: &[u8], out: &mut [u8]) {
+        let c = self.channels;
+        let in_row = self.src.1 * c;
+        let half_up = rows == 2 && cols == 2 && c != 2;
+        let scale = 1.0f32 / (rows * cols) as f32;
+        for (dy, o) in out.chunks_exact_mut(self.dst.1 * c).enumerate() {
+            let block_rows = &input[dy * rows * in_row..(dy + 1) * rows * in_row];
+            for (dx, px) in o.chunks_exact_mut(c).enumerate() {
+                for (k, v) in px.iter_mut().enumerate() {
+                    let mut sum = 0u32;
+                    for line in block_rows.chunks_exact(in_row) {
+                        sum += line[dx * cols * c + k..(dx + 1) * cols * c]
+                            .iter()
+                            .step_by(c)
+                            .map(|&s| s as u32)
+                            .sum::<u32>();
+                    }
+                    *v = if half_up {
+                        ((sum + 2) >> 2) as u8
+                    } else {
+                        round_to_u8(sum as f32 * scale)
+                    };
+                }
             }
         }
     }
