@@ -135,8 +135,8 @@ impl AreaResize {
         // Pixel-indexed taps; channels are handled in the passes.
         let x = FixedTaps::new(&area_taps(src.1, dst.1), dst.1);
         let y = FixedTaps::new(&area_taps(src.0, dst.0), dst.0);
-        let block =
-            (src.0 % dst.0 == 0 && src.1 % dst.1 == 0).then(|| (src.0 / dst.0, src.1 / dst.1));
+        let block = (src.0.is_multiple_of(dst.0) && src.1.is_multiple_of(dst.1))
+            .then(|| (src.0 / dst.0, src.1 / dst.1));
         Ok(AreaResize {
             src,
             dst,
