@@ -14,7 +14,7 @@ sync mode (batch_size = envs); envpool's envs are made before its clock starts, 
 The `dqn` preset maps to envpool's defaults plus episodic_life=True, reward_clip=True
 (envpool's defaults are False for both), noop_max=30, use_fire_reset=True,
 repeat_action_probability=0, 84x84 gray, stack 4, max_episode_steps=27000 (= 108,000
-frames). envpool uses its own ALE build and Atari ROMs shipped in its wheel.
+frames), and dimua grays as envpool does (ALE's gray levels, then the max: `--gray ale`). envpool uses its own ALE build and Atari ROMs shipped in its wheel.
 """
 import argparse
 import json
@@ -67,7 +67,7 @@ def run_envpool(args):
 
 def run_dimua(args):
     cmd = [
-        args.dimua, "bench", "env", "--game", args.game, "--preset", "dqn",
+        args.dimua, "bench", "env", "--game", args.game, "--preset", "dqn", "--gray", "ale",
         "--envs", str(args.envs), "--threads", str(args.threads),
         "--steps", str(args.steps), "--warmup", str(args.warmup), "--seed", str(args.seed),
     ]

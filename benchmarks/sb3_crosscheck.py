@@ -9,6 +9,8 @@ every observation, raw reward, terminated/truncated flag and life count.
 With `--reference gymnasium-rgb` the reference is gymnasium's own `AtariPreprocessing`
 (`grayscale_obs=False`, no life signal) + `FrameStackObservation(4)`, against
 `--color true --fire-reset false --episodic-life false`: the RGB max-pool and RGB resize.
+With `--reference gymnasium` it is `AtariPreprocessing`'s defaults (ALE's gray) against the
+`gymnasium` preset, sticky actions off.
 
 Alignment: no-ops are off on both sides (`--noop-max 0`, `noop_max=0`; their counts come
 from different random generators); where dimua reports the end of a learner's episode it has
@@ -46,10 +48,13 @@ def gym_id(game):
 # The reference stacks, and the `dimua replay` flags that ask for the same semantics.
 REFERENCES = {
     # SB3 / baselines / cleanrl: what the `dqn` preset is (RGB max -> cv2 gray -> resize).
-    "sb3": ["--noop-max", "0"],
+    "sb3": ["--preset", "dqn", "--noop-max", "0"],
     # gymnasium's AtariPreprocessing in colour (RGB max -> resize), no life signal, no FIRE.
-    "gymnasium-rgb": ["--noop-max", "0", "--color", "true", "--fire-reset", "false",
-                      "--episodic-life", "false"],
+    "gymnasium-rgb": ["--preset", "dqn", "--noop-max", "0", "--color", "true",
+                      "--fire-reset", "false", "--episodic-life", "false"],
+    # gymnasium's AtariPreprocessing defaults (ALE gray -> max -> resize): the `gymnasium`
+    # preset, sticky actions off on both sides (their random draws cannot be aligned).
+    "gymnasium": ["--preset", "gymnasium", "--noop-max", "0", "--sticky-actions", "0"],
 }
 
 
@@ -71,7 +76,8 @@ def reference_env(game, reference, frame_skip, size):
     else:
         env = AtariPreprocessing(env, noop_max=0, frame_skip=frame_skip,
                                  screen_size=(size[1], size[0]),
-                                 terminal_on_life_loss=False, grayscale_obs=False)
+                                 terminal_on_life_loss=False,
+                                 grayscale_obs=reference == "gymnasium")
     return FrameStackObservation(env, 4)
 
 
@@ -79,7 +85,7 @@ def dimua_replay(binary, game, actions, flags, workdir):
     actions_file = workdir / f"{game}_actions.txt"
     actions_file.write_text("".join(f"{a}\n" for a in actions))
     out = workdir / f"{game}.npy"
-    subprocess.run([binary, "replay", "--game", game, "--preset", "dqn", *flags,
+    subprocess.run([binary, "replay", "--game", game, *flags,
                     "--actions", str(actions_file), "--out", str(out), "--force"],
                    check=True, stdout=subprocess.DEVNULL)
     load = lambda suffix: np.load(workdir / f"{game}{suffix}.npy")

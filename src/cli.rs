@@ -336,7 +336,7 @@ pub struct EnvFlags {
     /// Game: ALE ROM name, AtariARI key or gym id.
     #[arg(long)]
     pub game: String,
-    /// Preset: atariari, dqn or machado (docs/rl-env.md lists what each sets).
+    /// Preset: atariari, dqn, machado or gymnasium (docs/rl-env.md lists what each sets).
     #[arg(long, default_value = "dqn")]
     pub preset: String,
     /// Override: up to this many NOOP frames after a real reset (0: none).
@@ -357,6 +357,10 @@ pub struct EnvFlags {
     /// Override: RGB observations instead of grayscale.
     #[arg(long)]
     pub color: Option<bool>,
+    /// Override: gray frames as `opencv` (RGB max, then OpenCV's RGB->gray: SB3, cleanrl) or
+    /// `ale` (ALE's gray levels, then the max: gymnasium, envpool).
+    #[arg(long)]
+    pub gray: Option<dimua_env::Gray>,
     /// Override: area-resize frames to HEIGHTxWIDTH (e.g. 84x84), or `none`.
     #[arg(long)]
     pub resize: Option<String>,
@@ -386,6 +390,7 @@ impl EnvFlags {
         }
         set!(noop_max <- noop_max, frame_skip <- frame_skip, max_pool <- max_pool,
              episodic_life <- episodic_life, fire_reset <- fire_reset, color <- color,
+             gray <- gray,
              frame_stack <- frame_stack, repeat_action_probability <- sticky_actions,
              full_action_set <- full_action_set, max_episode_frames <- max_episode_frames);
         if let Some(text) = &self.resize {

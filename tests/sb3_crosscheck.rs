@@ -7,7 +7,8 @@
 //!   against `--preset dqn --noop-max 0` (FIRE reset, life loss, RGB max, cv2 gray, resize);
 //! - `gymnasium-rgb`: gymnasium's `AtariPreprocessing(grayscale_obs=False)` against the same
 //!   preset in colour without FIRE reset and life signal (RGB max-pool, RGB area resize),
-//!   also at half size (OpenCV's integer-factor resize path) with frame skip 3.
+//!   also at half size (OpenCV's integer-factor resize path) with frame skip 3;
+//! - `gymnasium`: `AtariPreprocessing`'s defaults (ALE's gray) against the `gymnasium` preset.
 //!
 //! The games are ones whose bare emulators (ALE 0.6 here, ALE 0.12.1 in ale-py) give the same
 //! frames for this long: on those, any difference is a wrapper difference. Breakout and Space
@@ -67,6 +68,13 @@ fn dqn_preset_equals_sb3_atari_wrappers_on_ale_py() {
 #[test]
 fn color_dqn_preset_equals_gymnasium_atari_preprocessing() {
     crosscheck("gymnasium-rgb", 1000, &["breakout", "space_invaders"], &[]);
+}
+
+/// The `gymnasium` preset (ALE's gray) against `AtariPreprocessing`'s defaults, sticky
+/// actions and no-ops off on both sides.
+#[test]
+fn gymnasium_preset_equals_atari_preprocessing_defaults() {
+    crosscheck("gymnasium", 1000, &["breakout", "ms_pacman"], &[]);
 }
 
 /// Half size (2x2 blocks, OpenCV's integer-factor path) and frame skip 3 on both sides.

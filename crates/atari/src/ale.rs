@@ -340,6 +340,15 @@ impl Ale {
         Ok(())
     }
 
+    /// Copies ALE's own grayscale screen (`getScreenGrayscale`: height x width, row-major)
+    /// into `out`, which must hold exactly [`Self::screen_pixels`] bytes.
+    pub fn screen_grayscale(&self, out: &mut [u8]) -> Result<(), AtariError> {
+        check_len("screen_grayscale", out.len(), self.screen_pixels())?;
+        // SAFETY: live instance; `out` holds width*height bytes.
+        unsafe { ale_sys::getScreenGrayscale(self.ptr.as_ptr(), out.as_mut_ptr()) };
+        Ok(())
+    }
+
     /// `act` for an id already known to be valid (from the minimal action set).
     #[inline]
     pub(crate) fn act_valid(&mut self, action: i32) -> i32 {

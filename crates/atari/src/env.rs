@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::ale::{Ale, ACTION_FIRE, NUM_ALE_ACTIONS, RAM_SIZE};
 use crate::annotations::{labels, Label};
 use crate::error::AtariError;
-use crate::frame::{max_gray, max_rgb, Palette};
+use crate::frame::{max_gray, max_rgb, Gray, Palette};
 use crate::games::Game;
 use crate::roms::Rom;
 
@@ -20,6 +20,8 @@ pub struct EnvConfig {
     pub seed: u64,
     /// Keep RGB observations (210x160x3) instead of grayscale (210x160x1) (`--color`).
     pub color: bool,
+    /// How grayscale observations are made ([`Gray::Opencv`], AtariARI's and baselines').
+    pub gray: Gray,
     /// A real reset takes a uniform 1..=`noop_max` NOOP frames (30); 0 takes none.
     pub noop_max: u32,
     /// Raw frames per agent step; the observation is the max of the last two (4).
@@ -49,6 +51,7 @@ impl Default for EnvConfig {
         EnvConfig {
             seed: 42,
             color: false,
+            gray: Gray::Opencv,
             noop_max: 30,
             frame_skip: 4,
             episodic_life: true,
@@ -106,7 +109,8 @@ pub fn random_action<R: Rng + ?Sized>(rng: &mut R, n: usize) -> usize {
 ///
 /// - **step(a)**: minimal-set action `a` is repeated `frame_skip` raw frames, rewards summed,
 ///   stopping early at game over. The observation is the pixel-wise RGB max of the raw
-///   frames `frame_skip-1` and `frame_skip`, then OpenCV gray unless `color`. As in
+///   frames `frame_skip-1` and `frame_skip`, then OpenCV gray unless `color` (with
+///   [`Gray::Ale`]: the max of ALE's gray levels of the two frames). As in
 ///   `MaxAndSkipEnv`, the two frame slots persist across steps (zeros = black at first): if
 ///   the game ends on frame 1 or 2 the max is of the previous step's two frames; if it ends on
 ///   frame 3 it is of the new frame 3 and the previous step's frame 4. The RAM is read after
@@ -407,6 +411,7 @@ impl AtariAriEnv {
             &mut self.obs,
             self.ale.palette(),
             self.config.color,
+            self.config.gray,
             older,
             &self.frames[1],
         );
@@ -436,17 +441,18 @@ impl AtariAriEnv {
             &mut self.obs,
             self.ale.palette(),
             self.config.color,
+            self.config.gray,
             &self.single,
             &self.single,
         );
     }
 }
 
-fn render_into(obs: &mut [u8], palette: Palette, color: bool, a: &[u8], b: &[u8]) {
+fn render_into(obs: &mut [u8], palette: Palette, color: bool, gray: Gray, a: &[u8], b: &[u8]) {
     if color {
         max_rgb(palette, a, b, obs);
     } else {
-        max_gray(palette, a, b, obs);
+        max_gray(palette, gray, a, b, obs);
     }
 }
 

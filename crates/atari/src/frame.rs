@@ -3,6 +3,8 @@
 
 use std::sync::OnceLock;
 
+use serde::{Deserialize, Serialize};
+
 /// Screen height in pixels of every AtariARI game (a few other games have more rows; ask
 /// [`crate::Ale::height`]).
 pub const SCREEN_HEIGHT: usize = 210;
@@ -18,6 +20,44 @@ pub const SCREEN_PIXELS: usize = SCREEN_HEIGHT * SCREEN_WIDTH;
 #[inline]
 pub fn rgb_to_gray(r: u8, g: u8, b: u8) -> u8 {
     ((r as u32 * 9798 + g as u32 * 19235 + b as u32 * 3735 + 16384) >> 15) as u8
+}
+
+/// How a grayscale observation is made from the two frames it pools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Gray {
+    /// The pixel-wise RGB max of the two frames, then OpenCV's `RGB2GRAY` ([`rgb_to_gray`]):
+    /// baselines' `MaxAndSkipEnv` + `WarpFrame`, as SB3, cleanrl and AtariARI use them.
+    #[default]
+    Opencv,
+    /// ALE's own gray level of each frame (`getScreenGrayscale`: the odd palette entry after
+    /// the colour), then the max: gymnasium's `AtariPreprocessing` and envpool.
+    Ale,
+}
+
+impl Gray {
+    /// Both, in the docs' order.
+    pub const ALL: [Gray; 2] = [Gray::Opencv, Gray::Ale];
+
+    /// The name configs and the CLI use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Gray::Opencv => "opencv",
+            Gray::Ale => "ale",
+        }
+    }
+}
+
+impl std::str::FromStr for Gray {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.trim().to_ascii_lowercase();
+        Gray::ALL
+            .into_iter()
+            .find(|g| g.name() == wanted)
+            .ok_or_else(|| format!("unknown gray conversion {s:?}: use opencv or ale"))
+    }
 }
 
 /// One of ALE 0.6's "standard" palettes; ALE picks it from the ROM's display format when the
@@ -51,15 +91,25 @@ impl Palette {
         [(c >> 16) as u8, (c >> 8) as u8, c as u8]
     }
 
-    /// `gray(max(rgb(a), rgb(b)))` for every pair of indices, at `a << 8 | b`.
-    fn gray_max_table(self) -> &'static [u8; 1 << 16] {
-        static TABLES: [OnceLock<Box<[u8; 1 << 16]>>; 3] =
-            [OnceLock::new(), OnceLock::new(), OnceLock::new()];
-        TABLES[self as usize].get_or_init(|| {
+    /// ALE's gray level of a screen index (`getScreenGrayscale` reads the palette entry after
+    /// the colour; screens hold even indices only).
+    #[inline]
+    pub fn ale_gray(self, index: u8) -> u8 {
+        self.table()[(index | 1) as usize] as u8
+    }
+
+    /// [`Self::gray_max`] for every pair of indices, at `a << 8 | b`.
+    fn gray_max_table(self, gray: Gray) -> &'static [u8; 1 << 16] {
+        static TABLES: [[OnceLock<Box<[u8; 1 << 16]>>; 2]; 3] = [
+            [OnceLock::new(), OnceLock::new()],
+            [OnceLock::new(), OnceLock::new()],
+            [OnceLock::new(), OnceLock::new()],
+        ];
+        TABLES[self as usize][gray as usize].get_or_init(|| {
             let mut t = Box::new([0u8; 1 << 16]);
             for a in 0..=255u8 {
                 for b in 0..=255u8 {
-                    t[(a as usize) << 8 | b as usize] = self.gray_max(a, b);
+                    t[(a as usize) << 8 | b as usize] = self.gray_max(gray, a, b);
                 }
             }
             t
@@ -69,30 +119,41 @@ impl Palette {
     /// The same for even indices only, at `(a >> 1) << 7 | b >> 1`: 16 KiB, so it stays in
     /// L1 cache. ALE screens only hold even indices (odd palette entries are ALE's own gray
     /// levels, read only by `getScreenGrayscale`).
-    fn gray_max_table_even(self) -> &'static [u8; 1 << 14] {
-        static TABLES: [OnceLock<Box<[u8; 1 << 14]>>; 3] =
-            [OnceLock::new(), OnceLock::new(), OnceLock::new()];
-        TABLES[self as usize].get_or_init(|| {
+    fn gray_max_table_even(self, gray: Gray) -> &'static [u8; 1 << 14] {
+        static TABLES: [[OnceLock<Box<[u8; 1 << 14]>>; 2]; 3] = [
+            [OnceLock::new(), OnceLock::new()],
+            [OnceLock::new(), OnceLock::new()],
+            [OnceLock::new(), OnceLock::new()],
+        ];
+        TABLES[self as usize][gray as usize].get_or_init(|| {
             let mut t = Box::new([0u8; 1 << 14]);
             for a in 0..128usize {
                 for b in 0..128usize {
-                    t[a << 7 | b] = self.gray_max((a << 1) as u8, (b << 1) as u8);
+                    t[a << 7 | b] = self.gray_max(gray, (a << 1) as u8, (b << 1) as u8);
                 }
             }
             t
         })
     }
 
-    fn gray_max(self, a: u8, b: u8) -> u8 {
-        let (ca, cb) = (self.rgb(a), self.rgb(b));
-        rgb_to_gray(ca[0].max(cb[0]), ca[1].max(cb[1]), ca[2].max(cb[2]))
+    /// The gray pixel pooled from screen indices `a` and `b`: `gray(max(rgb(a), rgb(b)))`
+    /// ([`Gray::Opencv`]) or `max(ale_gray(a), ale_gray(b))` ([`Gray::Ale`]).
+    fn gray_max(self, gray: Gray, a: u8, b: u8) -> u8 {
+        match gray {
+            Gray::Opencv => {
+                let (ca, cb) = (self.rgb(a), self.rgb(b));
+                rgb_to_gray(ca[0].max(cb[0]), ca[1].max(cb[1]), ca[2].max(cb[2]))
+            }
+            Gray::Ale => self.ale_gray(a).max(self.ale_gray(b)),
+        }
     }
 }
 
-/// Grayscale of the pixel-wise RGB max of two palette-index screens (baselines'
-/// `MaxAndSkipEnv` max followed by `cvtColor(RGB2GRAY)`). Pass the same screen twice for a
-/// single frame. Writes `min(out.len(), a.len(), b.len())` pixels.
-pub fn max_gray(palette: Palette, a: &[u8], b: &[u8], out: &mut [u8]) {
+/// Grayscale pooled from two palette-index screens: the gray of their pixel-wise RGB max
+/// (baselines' `MaxAndSkipEnv` max followed by `cvtColor(RGB2GRAY)`, [`Gray::Opencv`]) or the
+/// max of ALE's gray levels ([`Gray::Ale`]). Pass the same screen twice for a single frame.
+/// Writes `min(out.len(), a.len(), b.len())` pixels.
+pub fn max_gray(palette: Palette, gray: Gray, a: &[u8], b: &[u8], out: &mut [u8]) {
     let n = out.len().min(a.len()).min(b.len());
     let (a, b, out) = (&a[..n], &b[..n], &mut out[..n]);
     // Fast path for the (always, in practice) even indices; odd ones are detected with a
@@ -100,12 +161,12 @@ pub fn max_gray(palette: Palette, a: &[u8], b: &[u8], out: &mut [u8]) {
     let or = |s: &[u8]| s.iter().fold(0u8, |acc, &x| acc | x);
     let odd = (or(a) | or(b)) & 1;
     if odd == 0 {
-        let t = palette.gray_max_table_even();
+        let t = palette.gray_max_table_even(gray);
         for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
             *o = t[((x as usize) >> 1) << 7 | (y as usize) >> 1];
         }
     } else {
-        let t = palette.gray_max_table();
+        let t = palette.gray_max_table(gray);
         for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
             *o = t[(x as usize) << 8 | y as usize];
         }
@@ -254,29 +315,51 @@ mod tests {
         assert_eq!(p.rgb(0x40), [148, 0, 0]);
         assert_eq!(p.rgb(0x80), [0, 0, 148]);
         let out = &mut [0u8; 1];
-        max_gray(p, &[0x40], &[0x80], out);
+        max_gray(p, Gray::Opencv, &[0x40], &[0x80], out);
         assert_eq!(out[0], rgb_to_gray(148, 0, 148));
         assert_ne!(out[0], rgb_to_gray(148, 0, 0).max(rgb_to_gray(0, 0, 148)));
         let rgb = &mut [0u8; 3];
         max_rgb(p, &[0x40], &[0x80], rgb);
         assert_eq!(rgb, &[148, 0, 148]);
-        max_gray(p, &[0x40], &[0x40], out);
+        max_gray(p, Gray::Opencv, &[0x40], &[0x40], out);
         assert_eq!(out[0], rgb_to_gray(148, 0, 0));
     }
 
     #[test]
+    fn ale_gray_is_the_odd_palette_entry_and_pools_after_conversion() {
+        // ALE 0.12.1's getScreenGrayscale on Pong (ale-py, read on 2026-12-01): index 34
+        // (0x904811) -> 87, 56 -> 148, 200 -> 147, 14 -> 236, 0 -> 0; NTSC[35] = 0x575757.
+        let p = Palette::Ntsc;
+        for (index, gray) in [(34u8, 87u8), (56, 148), (200, 147), (14, 236), (0, 0)] {
+            assert_eq!(p.ale_gray(index), gray, "index {index}");
+        }
+        // Max after conversion: red 0x40 and blue 0x80 give the larger of their two grays.
+        let out = &mut [0u8; 1];
+        max_gray(p, Gray::Ale, &[0x40], &[0x80], out);
+        assert_eq!(out[0], p.ale_gray(0x40).max(p.ale_gray(0x80)));
+        assert_eq!("ALE".parse::<Gray>(), Ok(Gray::Ale));
+        assert!("luma"
+            .parse::<Gray>()
+            .unwrap_err()
+            .contains("opencv or ale"));
+    }
+
+    #[test]
     fn even_fast_path_equals_full_table() {
-        for p in Palette::ALL {
+        for (p, g) in Palette::ALL
+            .into_iter()
+            .flat_map(|p| Gray::ALL.map(|g| (p, g)))
+        {
             let a: Vec<u8> = (0..=255u8).flat_map(|x| [x; 256]).collect();
             let b: Vec<u8> = (0..=255u8).cycle().take(1 << 16).collect();
             let (mut full, mut even) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
-            max_gray(p, &a, &b, &mut full); // contains odd indices: full table
+            max_gray(p, g, &a, &b, &mut full); // contains odd indices: full table
             let ae: Vec<u8> = a.iter().map(|x| x & !1).collect();
             let be: Vec<u8> = b.iter().map(|x| x & !1).collect();
-            max_gray(p, &ae, &be, &mut even);
+            max_gray(p, g, &ae, &be, &mut even);
             for i in 0..1 << 16 {
-                assert_eq!(full[i], p.gray_max(a[i], b[i]));
-                assert_eq!(even[i], p.gray_max(ae[i], be[i]));
+                assert_eq!(full[i], p.gray_max(g, a[i], b[i]));
+                assert_eq!(even[i], p.gray_max(g, ae[i], be[i]));
             }
         }
     }

@@ -45,3 +45,5 @@ pub use crate::options::{EnvOptions, Preset, PRESETS};
 pub use crate::resize::AreaResize;
 pub use crate::single::{PresetEnv, Transition};
 pub use crate::vec::{StepBatch, VecEnv, VecEnvConfig};
+/// How gray observations are made (an [`EnvOptions`] field).
+pub use dimua_atari::Gray;

@@ -1,9 +1,10 @@
-//! Owns the environment options and the named presets (`atariari`, `dqn`, `machado`).
+//! Owns the environment options and the named presets (`atariari`, `dqn`, `machado`,
+//! `gymnasium`).
 
 use std::fmt;
 use std::str::FromStr;
 
-use dimua_atari::EnvConfig;
+use dimua_atari::{EnvConfig, Gray};
 use serde::{Deserialize, Serialize};
 
 use crate::error::EnvError;
@@ -24,8 +25,12 @@ pub struct EnvOptions {
     /// After every reset press FIRE then UP (action 1 then 2), for games whose action set
     /// has FIRE.
     pub fire_reset: bool,
-    /// RGB observations (3 channels) instead of grayscale (1 channel, OpenCV's RGB->gray).
+    /// RGB observations (3 channels) instead of grayscale (1 channel).
     pub color: bool,
+    /// How gray frames are made: `opencv` (RGB max, then OpenCV's RGB->gray: baselines, SB3,
+    /// cleanrl) or `ale` (ALE's gray levels, then the max: gymnasium, envpool).
+    #[serde(default)]
+    pub gray: Gray,
     /// Area-resize every frame to `[height, width]` (OpenCV `INTER_AREA`); `None` keeps the
     /// emulator's 210x160 (250x160 for a few PAL games).
     pub resize: Option<[usize; 2]>,
@@ -55,10 +60,20 @@ pub enum Preset {
     /// life-loss termination, no no-op starts, no FIRE reset, 108,000-frame cap; observations
     /// as `dqn`.
     Machado,
+    /// gymnasium's `AtariPreprocessing` defaults on an `ALE/<Game>-v5` env made with
+    /// `frameskip=1` (sticky actions 0.25, minimal action set, 108,000-frame cap), then
+    /// `FrameStackObservation(4)`: no-op reset up to 30, frame skip 4 with max, ALE's gray,
+    /// 84x84 area resize, no life-loss signal, no FIRE reset.
+    Gymnasium,
 }
 
 /// Every preset, in the order the docs list them.
-pub const PRESETS: [Preset; 3] = [Preset::AtariAri, Preset::Dqn, Preset::Machado];
+pub const PRESETS: [Preset; 4] = [
+    Preset::AtariAri,
+    Preset::Dqn,
+    Preset::Machado,
+    Preset::Gymnasium,
+];
 
 impl Preset {
     /// The preset's name as the CLI and configs spell it.
@@ -67,6 +82,7 @@ impl Preset {
             Preset::AtariAri => "atariari",
             Preset::Dqn => "dqn",
             Preset::Machado => "machado",
+            Preset::Gymnasium => "gymnasium",
         }
     }
 
@@ -79,6 +95,7 @@ impl Preset {
             episodic_life: true,
             fire_reset: true,
             color: false,
+            gray: Gray::Opencv,
             resize: None,
             frame_stack: 1,
             repeat_action_probability: 0.0,
@@ -101,6 +118,16 @@ impl Preset {
                 frame_stack: 4,
                 repeat_action_probability: 0.25,
                 full_action_set: true,
+                max_episode_frames: 108_000,
+                ..atariari
+            },
+            Preset::Gymnasium => EnvOptions {
+                episodic_life: false,
+                fire_reset: false,
+                gray: Gray::Ale,
+                resize: Some([84, 84]),
+                frame_stack: 4,
+                repeat_action_probability: 0.25,
                 max_episode_frames: 108_000,
                 ..atariari
             },
@@ -161,6 +188,7 @@ impl EnvOptions {
         EnvConfig {
             seed,
             color: self.color,
+            gray: self.gray,
             noop_max: self.noop_max,
             frame_skip: self.frame_skip,
             episodic_life: self.episodic_life,

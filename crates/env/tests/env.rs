@@ -192,6 +192,73 @@ fn machado_reset_is_the_bare_reset_frame_and_sticky_actions_follow_ales_rng() {
     }
 }
 
+/// One agent step on a bare ALE, pooled as gymnasium does: ALE's own gray screens of the
+/// last two frames (`getScreenGrayscale`), their max, then the 84x84 resize; also the same
+/// two frames pooled as `dqn` does (RGB max, OpenCV gray), for comparison.
+fn bare_step_ale_gray(ale: &mut Ale, id: i32) -> (i32, Vec<u8>, Vec<u8>) {
+    let mut slots = [vec![0u8; 33600], vec![0u8; 33600]];
+    let mut rgb = [vec![0u8; 3 * 33600], vec![0u8; 3 * 33600]];
+    let mut reward = 0;
+    for i in 0..4 {
+        reward += ale.act(id).unwrap();
+        if i >= 2 {
+            ale.screen_grayscale(&mut slots[i - 2]).unwrap();
+            ale.screen_rgb(&mut rgb[i - 2]).unwrap();
+        }
+    }
+    let max: Vec<u8> = slots[0]
+        .iter()
+        .zip(&slots[1])
+        .map(|(a, b)| *a.max(b))
+        .collect();
+    let mut out = vec![0u8; 84 * 84];
+    AreaResize::new((210, 160), (84, 84), 1)
+        .unwrap()
+        .apply(&max, &mut out);
+    (reward, out, gray_84(&rgb[0], &rgb[1]))
+}
+
+#[test]
+fn gymnasium_preset_pools_ales_own_gray_and_follows_sticky_actions() {
+    // No no-ops (they are random), no FIRE: the reset frame in all 4 slots, then each step's
+    // newest frame = max of ALE's getScreenGrayscale of frames 3 and 4, resized.
+    let options = EnvOptions {
+        noop_max: 0,
+        ..Preset::Gymnasium.options()
+    };
+    let mut envs = vec_env("ms_pacman", options, 1, 1, 1);
+    assert_eq!(envs.obs_shape(), [4, 84, 84, 1]);
+    let mut obs = vec![0u8; envs.obs_len()];
+    let mut batch = envs.new_batch(1);
+    envs.reset(&mut obs, &mut batch).unwrap();
+    let rom = common::rom("ms_pacman");
+    let mut ale = Ale::with_sticky_actions(&rom, ale_seed_from(7), 0.25).unwrap();
+    let ids = ale.minimal_action_set().to_vec();
+    ale.reset_game();
+    let mut gray = vec![0u8; 33600];
+    ale.screen_grayscale(&mut gray).unwrap();
+    let mut first = vec![0u8; 84 * 84];
+    AreaResize::new((210, 160), (84, 84), 1)
+        .unwrap()
+        .apply(&gray, &mut first);
+    let frame = 84 * 84;
+    for k in 0..4 {
+        assert_eq!(&obs[k * frame..(k + 1) * frame], &first[..], "slot {k}");
+    }
+    let mut differs_from_opencv_gray = false;
+    for step in 0..200 {
+        let a = [0, 1, 2, 3, 4, 5, 6, 7, 8][(step * 7) % 9];
+        envs.step(&[a], &mut obs, &mut batch).unwrap();
+        let (reward, newest, opencv) = bare_step_ale_gray(&mut ale, ids[a]);
+        assert_eq!(batch.transitions[0].reward, reward as f32, "step {step}");
+        assert!(!batch.transitions[0].terminated, "no life signal");
+        assert_eq!(&obs[3 * frame..], &newest[..], "step {step}");
+        differs_from_opencv_gray |= newest != opencv;
+    }
+    // The two gray conversions really differ on this game (else the test proves nothing).
+    assert!(differs_from_opencv_gray);
+}
+
 /// Steps one env with random actions until `stop` says so (at most `limit` steps).
 fn run_until(
     envs: &mut VecEnv,
