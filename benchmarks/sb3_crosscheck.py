@@ -49,6 +49,9 @@ def gym_id(game):
 REFERENCES = {
     # SB3 / baselines / cleanrl: what the `dqn` preset is (RGB max -> cv2 gray -> resize).
     "sb3": ["--preset", "dqn", "--noop-max", "0"],
+    # The same wrappers without resize or stack, baselines' wrap_deepmind as AtariARI calls
+    # it: the `atariari` preset, i.e. the frames `dimua collect` stores.
+    "sb3-atariari": ["--preset", "atariari", "--noop-max", "0"],
     # gymnasium's AtariPreprocessing in colour (RGB max -> resize), no life signal, no FIRE.
     "gymnasium-rgb": ["--preset", "dqn", "--noop-max", "0", "--color", "true",
                       "--fire-reset", "false", "--episodic-life", "false"],
@@ -66,6 +69,15 @@ def reference_env(game, reference, frame_skip, size):
     gym.register_envs(ale_py)
     env = gym.make(gym_id(game), frameskip=1, repeat_action_probability=0.0,
                    full_action_space=False)
+    if reference == "sb3-atariari":
+        from stable_baselines3.common.atari_wrappers import (EpisodicLifeEnv, FireResetEnv,
+                                                             MaxAndSkipEnv, WarpFrame)
+
+        env = EpisodicLifeEnv(MaxAndSkipEnv(env, skip=frame_skip))
+        if "FIRE" in env.unwrapped.get_action_meanings():
+            env = FireResetEnv(env)
+        # 210x160 is the screen's own size: cv2.resize returns the gray frame unchanged.
+        return WarpFrame(env, width=160, height=210)
     if reference == "sb3":
         from stable_baselines3.common.atari_wrappers import AtariWrapper
 
@@ -132,8 +144,9 @@ def check_game(binary, game, reference, steps, seed, workdir, frame_skip=4, size
     env = reference_env(game, reference, frame_skip, size)
     rng = np.random.default_rng(seed)
     actions = rng.integers(0, env.action_space.n, steps).tolist()
-    flags = REFERENCES[reference] + ["--frame-skip", str(frame_skip),
-                                     "--resize", f"{size[0]}x{size[1]}"]
+    flags = REFERENCES[reference] + ["--frame-skip", str(frame_skip)]
+    if reference != "sb3-atariari":
+        flags += ["--resize", f"{size[0]}x{size[1]}"]
     ours = dimua_replay(binary, game, actions, flags, workdir)
     first = {}
 

@@ -8,7 +8,8 @@
 //! - `gymnasium-rgb`: gymnasium's `AtariPreprocessing(grayscale_obs=False)` against the same
 //!   preset in colour without FIRE reset and life signal (RGB max-pool, RGB area resize),
 //!   also at half size (OpenCV's integer-factor resize path) with frame skip 3;
-//! - `gymnasium`: `AtariPreprocessing`'s defaults (ALE's gray) against the `gymnasium` preset.
+//! - `gymnasium`: `AtariPreprocessing`'s defaults (ALE's gray) against the `gymnasium` preset;
+//! - `sb3-atariari`: the same SB3 wrappers at 210x160 without a stack against `atariari`.
 //!
 //! The games are ones whose bare emulators (ALE 0.6 here, ALE 0.12.1 in ale-py) give the same
 //! frames for this long: on those, any difference is a wrapper difference. Breakout and Space
@@ -68,6 +69,14 @@ fn dqn_preset_equals_sb3_atari_wrappers_on_ale_py() {
 #[test]
 fn color_dqn_preset_equals_gymnasium_atari_preprocessing() {
     crosscheck("gymnasium-rgb", 1000, &["breakout", "space_invaders"], &[]);
+}
+
+/// The `atariari` preset (what `dimua collect` stores) against SB3's `MaxAndSkipEnv`,
+/// `EpisodicLifeEnv`, `FireResetEnv` and `WarpFrame` at the screen's own 210x160.
+#[test]
+fn atariari_preset_equals_sb3_wrappers_without_resize() {
+    let episodes = crosscheck("sb3-atariari", 1000, &["breakout", "qbert"], &[]);
+    assert!(episodes > 20, "too few episode ends: {episodes}");
 }
 
 /// The `gymnasium` preset (ALE's gray) against `AtariPreprocessing`'s defaults, sticky
