@@ -23,8 +23,9 @@
 //! concatenated, each z-scored per dimension with statistics of 128 x N frames of random
 //! play taken before training (`--norm-steps`). Frozen (the default), each new frame is
 //! encoded once, under `no_grad`, and the feature stack is kept beside the frame stack;
-//! `--finetune` re-encodes the 4 frames of every minibatch sample with gradients and trains
-//! the encoder with the policy.
+//! `--finetune` re-encodes the frames of every minibatch with gradients (each distinct frame
+//! once: a sample shares 3 of its 4 frames with its neighbours) and trains the encoder with
+//! the policy.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -183,10 +184,17 @@ impl Agent {
         match &self.torso {
             Torso::Nature(seq) => Ok(seq.forward(&(obs.to_kind(Kind::Float) / 255.0))),
             Torso::Encoder { encoder, norm, .. } => {
+                // Consecutive samples share 3 of their 4 frames (and a reset fills all 4 with
+                // one): encode each distinct frame once and gather. Same features and, as
+                // the gather sums the gradients of repeated frames, the same gradients.
                 let s = obs.size();
-                let frames = obs.reshape([s[0] * s[1], s[2], s[3], 1]);
-                let f = norm.apply(&encoder.net().features(&frames)?);
-                Ok(self.hidden_from_features(&f.reshape([s[0], -1])))
+                let frames = obs.reshape([s[0] * s[1], s[2] * s[3]]);
+                let (distinct, inverse, _) = frames.unique_dim(0, false, true, false);
+                let f = encoder
+                    .net()
+                    .features(&distinct.view([-1, s[2], s[3], 1]))?
+                    .index_select(0, &inverse);
+                Ok(self.hidden_from_features(&norm.apply(&f).reshape([s[0], -1])))
             }
         }
     }

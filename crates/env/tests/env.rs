@@ -93,10 +93,15 @@ fn gray_84(a: &[u8], b: &[u8]) -> Vec<u8> {
         .zip(b.chunks(3))
         .map(|(x, y)| rgb_to_gray(x[0].max(y[0]), x[1].max(y[1]), x[2].max(y[2])))
         .collect();
+    resize_84(&gray)
+}
+
+/// The DQN resize of one 210x160 gray frame.
+fn resize_84(gray: &[u8]) -> Vec<u8> {
     let mut out = vec![0u8; 84 * 84];
     AreaResize::new((210, 160), (84, 84), 1)
         .unwrap()
-        .apply(&gray, &mut out);
+        .apply(gray, &mut out);
     out
 }
 
@@ -211,11 +216,7 @@ fn bare_step_ale_gray(ale: &mut Ale, id: i32) -> (i32, Vec<u8>, Vec<u8>) {
         .zip(&slots[1])
         .map(|(a, b)| *a.max(b))
         .collect();
-    let mut out = vec![0u8; 84 * 84];
-    AreaResize::new((210, 160), (84, 84), 1)
-        .unwrap()
-        .apply(&max, &mut out);
-    (reward, out, gray_84(&rgb[0], &rgb[1]))
+    (reward, resize_84(&max), gray_84(&rgb[0], &rgb[1]))
 }
 
 #[test]
@@ -237,10 +238,7 @@ fn gymnasium_preset_pools_ales_own_gray_and_follows_sticky_actions() {
     ale.reset_game();
     let mut gray = vec![0u8; 33600];
     ale.screen_grayscale(&mut gray).unwrap();
-    let mut first = vec![0u8; 84 * 84];
-    AreaResize::new((210, 160), (84, 84), 1)
-        .unwrap()
-        .apply(&gray, &mut first);
+    let first = resize_84(&gray);
     let frame = 84 * 84;
     for k in 0..4 {
         assert_eq!(&obs[k * frame..(k + 1) * frame], &first[..], "slot {k}");
