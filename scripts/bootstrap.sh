@@ -32,7 +32,7 @@ if ! have_torch || [ ! -x "$venv/bin/cmake" ]; then
   "$python_bin" -m venv "$venv"
   "$venv/bin/pip" install -q --no-cache-dir --disable-pip-version-check "torch==$torch_version" cmake numpy safetensors
 fi
-# Reference implementations for tests/sb3_crosscheck.rs (the `dqn` preset against
+# Reference implementations for tests/sb3_crosscheck.rs (the RL presets against
 # Stable-Baselines3's Atari wrappers on ale-py's emulator). Test-only: dimua never runs
 # Python. SB3 without its plotting/logging dependencies (pandas, matplotlib), which the
 # wrappers do not use.

@@ -1,4 +1,4 @@
-//! The `dqn` preset against independent implementations: `benchmarks/sb3_crosscheck.py`
+//! The RL presets against independent implementations: `benchmarks/sb3_crosscheck.py`
 //! replays one random action sequence through `dimua replay` and through a Python reference
 //! stack on ale-py 0.12.1's emulator (installed into `.cache/venv` by
 //! `scripts/bootstrap.sh`), and compares every stacked observation, raw reward, terminated /
