@@ -7,8 +7,10 @@
 #   benchmarks/ppo_experiment.sh OUT_DIR ENCODER_RUN [FRAMES] [FINETUNE_FRAMES] [SEEDS] [FT_SEEDS]
 #
 # ENCODER_RUN: a `dimua train --game breakout --method dim-ua` run directory. FRAMES: emulator
-# frames per run of (a)-(c) (default 1,000,000); FINETUNE_FRAMES: of (d) (default 250,000:
-# re-encoding 4 x 210x160 frames per sample with gradients is ~20x slower per frame on CPU).
+# frames per run of (a)-(c) (default 1,000,000); FINETUNE_FRAMES: where (d) stops (default
+# 250,000: re-encoding the 210x160 frames of every sample with gradients is ~20x slower per
+# frame on CPU); (d) keeps the learning-rate schedule of FRAMES (`--stop-at`), so up to
+# FINETUNE_FRAMES its curve compares with (a)-(c) at equal frames and equal schedule.
 set -euo pipefail
 out=${1:?OUT_DIR}
 encoder=${2:?ENCODER_RUN}
@@ -34,6 +36,6 @@ for seed in $seeds; do
   run dim-ua-frozen "$seed" --frames "$frames" --encoder "$encoder"
 done
 for seed in $ft_seeds; do
-  run dim-ua-finetuned "$seed" --frames "$ft_frames" --encoder "$encoder" --finetune
+  run dim-ua-finetuned "$seed" --frames "$frames" --stop-at "$ft_frames" --encoder "$encoder" --finetune
 done
 "$bin/ppo_report" --out "$out/report" "$out"/*__s*/

@@ -10,6 +10,9 @@
 //! cargo run --release --example ppo_atari -- --encoder random --out runs/ppo-random
 //! cargo run --release --example ppo_atari -- --encoder runs/breakout-dim-ua --out runs/ppo-dimua
 //! cargo run --release --example ppo_atari -- --encoder runs/breakout-dim-ua --finetune --out runs/ppo-ft
+//! # the first 500k frames of a 1M-frame run (same learning-rate schedule), for slow variants
+//! cargo run --release --example ppo_atari -- --encoder runs/breakout-dim-ua --finetune \
+//!     --frames 1000000 --stop-at 500000 --out runs/ppo-ft-500k
 //! ```
 //!
 //! Counting convention: `--frames` are emulator frames (agent steps x 4, summed over envs);
@@ -106,6 +109,11 @@ struct Args {
     /// after them).
     #[arg(long, default_value_t = 128)]
     norm_steps: usize,
+    /// Stop after the update that reaches this many emulator frames; the learning-rate
+    /// schedule still spans `--frames`, so the run is the first part of a `--frames` run
+    /// (for comparing a slow variant with full runs over their first frames).
+    #[arg(long)]
+    stop_at: Option<u64>,
     /// Output folder (created; must be empty or absent).
     #[arg(long)]
     out: PathBuf,
@@ -409,6 +417,16 @@ fn run(args: &Args) -> Result<()> {
 
     let frames_per_update = (batch * 4) as u64;
     let updates = args.frames.div_ceil(frames_per_update).max(1);
+    let last_update = match args.stop_at {
+        Some(f) => f.div_ceil(frames_per_update).clamp(1, updates),
+        None => updates,
+    };
+    if last_update < updates {
+        println!(
+            "stopping after update {last_update} ({} frames) of the {updates}-update schedule",
+            last_update * frames_per_update
+        );
+    }
     println!(
         "ppo_atari: {} ({n_actions} actions), {} envs x {} steps x {updates} updates = {} frames, \
          policy {}",
@@ -427,7 +445,7 @@ fn run(args: &Args) -> Result<()> {
     let mut finished: Vec<f64> = Vec::new();
     let mb_size = batch / args.minibatches;
 
-    for update in 1..=updates {
+    for update in 1..=last_update {
         let frac = 1.0 - (update - 1) as f64 / updates as f64;
         adam.set_lr(LearningRate::Uniform(frac * args.lr));
         let rollout_start = Instant::now();
@@ -593,7 +611,7 @@ fn run(args: &Args) -> Result<()> {
             "games": finished.len(), "mean_return_last20": mean_recent,
         });
         writeln!(updates_log, "{line}")?;
-        if update % 10 == 0 || update == updates {
+        if update % 10 == 0 || update == last_update {
             returns_csv.flush()?;
             updates_log.flush()?;
             println!(
