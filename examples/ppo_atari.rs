@@ -40,7 +40,8 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use dimua_atari::{load_rom, resolve_game, RomOptions};
 use dimua_env::{EnvOptions, Preset, VecEnv, VecEnvConfig};
-use dimua_model::{Encoder, EncoderSpec, FrameShape, Method};
+use dimua_model::mixed::slow_bf16;
+use dimua_model::{Encoder, EncoderSpec, FrameShape, Method, Precision};
 use dimua_optim::{Adam, LearningRate};
 use tch::nn::{self, Init, Module};
 use tch::{Device, Kind, Tensor};
@@ -104,6 +105,11 @@ struct Args {
     /// Train the encoder with the policy (default: frozen).
     #[arg(long)]
     finetune: bool,
+    /// Arithmetic of the encoder: `fp32`, or `bf16` convolutions and matrix products with
+    /// fp32 master weights and Adam state (as `dimua train --precision bf16`; features and
+    /// the policy layers stay fp32). Worth it on CPUs with AMX and on GPUs.
+    #[arg(long, default_value = "fp32")]
+    precision: Precision,
     /// Agent steps per env of uniform random play whose frames set the encoder features'
     /// z-scoring (their emulator frames are not counted in --frames; the env is reset
     /// after them).
@@ -302,6 +308,9 @@ fn run(args: &Args) -> Result<()> {
     if args.finetune && args.encoder.is_none() {
         bail!("--finetune needs --encoder (the Nature CNN always trains)");
     }
+    if args.precision != Precision::Fp32 && args.encoder.is_none() {
+        bail!("--precision applies to a dimua encoder (--encoder); the Nature CNN trains in fp32");
+    }
     if !(args.envs * args.num_steps).is_multiple_of(args.minibatches) {
         bail!("--envs x --num-steps must divide into --minibatches");
     }
@@ -364,6 +373,10 @@ fn run(args: &Args) -> Result<()> {
                 Encoder::load_on(which, device)
                     .with_context(|| format!("loading the encoder {which}"))?
             };
+            encoder.set_precision(args.precision);
+            if let Some(why) = slow_bf16(args.precision, device) {
+                eprintln!("warning: {why}");
+            }
             let d = encoder.feature_dim() as i64;
             let norm = feature_norm(&encoder, &mut envs, args.norm_steps, args.seed)?;
             let hidden = linear(&root / "hidden", 4 * d, 512, std::f64::consts::SQRT_2);
@@ -436,8 +449,8 @@ fn run(args: &Args) -> Result<()> {
         updates * frames_per_update,
         match (&args.encoder, args.finetune) {
             (None, _) => "nature-cnn (84x84x4)".to_string(),
-            (Some(e), true) => format!("encoder {e} (fine-tuned) x 4 frames"),
-            (Some(e), false) => format!("encoder {e} (frozen) x 4 frames"),
+            (Some(e), true) => format!("encoder {e} (fine-tuned, {}) x 4 frames", args.precision),
+            (Some(e), false) => format!("encoder {e} (frozen, {}) x 4 frames", args.precision),
         }
     );
     let start = Instant::now();
