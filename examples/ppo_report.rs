@@ -111,8 +111,20 @@ fn main() -> Result<()> {
             });
         }
     }
-    let title = "PPO episode return (mean of the last 20 games; mean ± std over seeds)";
-    dimua_plot::plot_returns(&curves, title, &args.out, "returns")?;
+    if curves.is_empty() {
+        // Short runs (a smoke test) still get their table; only the plot needs points.
+        eprintln!(
+            "no plot: no variant has a finished game in every seed by {} frames, the first \
+             curve point (pass a smaller --every)",
+            args.every
+        );
+    } else {
+        let title = format!(
+            "PPO episode return (mean of the last {} games; mean ± std over seeds)",
+            args.window
+        );
+        dimua_plot::plot_returns(&curves, &title, &args.out, "returns")?;
+    }
     let mut table = String::from("| variant | seeds |");
     for f in &args.table_at {
         table.push_str(&format!(" return at {}k frames |", f / 1000));
