@@ -12,7 +12,7 @@
 # frame on CPU); (d) keeps the learning-rate schedule of FRAMES (`--stop-at`), so up to
 # FINETUNE_FRAMES its curve compares with (a)-(c) at equal frames and equal schedule.
 # FT_PRECISION=bf16 (environment) fine-tunes (d) with a bf16 encoder (`--precision bf16`),
-# 1.6-2x faster on a CPU with AMX (BENCHMARKS.md); the default is fp32.
+# 1.6-2.2x faster on a CPU with AMX (BENCHMARKS.md); the default is fp32.
 # A run folder that holds a finished run (returns.png) is skipped; one left by a killed run
 # (only returns.csv / updates.jsonl) is started again; anything else there stops the script.
 set -euo pipefail
