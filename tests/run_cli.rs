@@ -911,6 +911,16 @@ fn report_lists_broken_directories_and_reports_the_good_runs() {
     assert!(stderr.contains("probe-only"), "{stderr}");
 }
 
+/// `dimua train --threads 2 --config CONFIG --out OUT`.
+fn train_with_two_threads(config: &Path, out: &Path) -> Command {
+    let mut c = dimua();
+    c.args(["train", "--threads", "2", "--config"])
+        .arg(config)
+        .arg("--out")
+        .arg(out);
+    c
+}
+
 /// Starts `train` (a `dimua train` writing `dir`) and kills it with SIGKILL (no cleanup at
 /// all) once its first epoch is checkpointed (`encoder.json`, written right after the
 /// checkpoint, included).
@@ -951,14 +961,7 @@ fn a_killed_reproducible_run_resumes_to_the_same_bytes() {
          frames = 1500\n\n[train]\nepochs = 5\nsteps_per_epoch = 12\nwait_for_collection = true\n",
     )
     .unwrap();
-    let train = |out: &Path| {
-        let mut c = dimua();
-        c.args(["train", "--threads", "2", "--config"])
-            .arg(&config)
-            .arg("--out")
-            .arg(out);
-        c
-    };
+    let train = |out: &Path| train_with_two_threads(&config, out);
     let whole = tmp.path().join("whole");
     ok(train(&whole).output().unwrap());
 
@@ -1028,14 +1031,7 @@ fn every_atariari_baseline_resumes_after_kill_9_to_the_same_bytes() {
             ),
         )
         .unwrap();
-        let train = |out: &Path| {
-            let mut c = dimua();
-            c.args(["train", "--threads", "2", "--config"])
-                .arg(&config)
-                .arg("--out")
-                .arg(out);
-            c
-        };
+        let train = |out: &Path| train_with_two_threads(&config, out);
         let whole = tmp.path().join(format!("{method}-whole"));
         ok(train(&whole).output().unwrap());
         let cut = tmp.path().join(format!("{method}-cut"));
