@@ -15,6 +15,9 @@ The `dqn` preset maps to envpool's defaults plus episodic_life=True, reward_clip
 (envpool's defaults are False for both), noop_max=30, use_fire_reset=True,
 repeat_action_probability=0, 84x84 gray, stack 4, max_episode_steps=27000 (= 108,000
 frames), and dimua grays as envpool does (ALE's gray levels, then the max: `--gray ale`). envpool uses its own ALE build and Atari ROMs shipped in its wheel.
+What a reset emulates differs a little (no-op and FIRE frames, life loss: docs/rl-env.md,
+checked by benchmarks/envpool_semantics.py); on Breakout it is ~72 frames per game for
+dimua and ~78 for envpool, so the comparison does not favour dimua.
 """
 import argparse
 import json
