@@ -41,6 +41,13 @@ pub fn bench_env(
     warmup: u64,
     steps: u64,
 ) -> Result<EnvBenchResult, EnvError> {
+    if steps == 0 {
+        return Err(EnvError::Usage(
+            "--steps must be at least 1: a benchmark of 0 timed agent steps measures nothing \
+             (2000 is the default)"
+                .into(),
+        ));
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let (n, b) = (config.num_envs, config.batch_size);
     let mut envs = VecEnv::new(rom, config)?;

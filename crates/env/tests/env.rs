@@ -465,3 +465,21 @@ fn bad_calls_are_refused_with_the_fix() {
         .to_string()
         .contains("frame_stack"));
 }
+
+/// `dimua bench env --steps 0` printed a result of 0 agent steps/s instead of refusing a
+/// benchmark that times nothing.
+#[test]
+fn bench_env_with_zero_steps_is_refused() {
+    let config = VecEnvConfig {
+        num_envs: 2,
+        threads: 1,
+        batch_size: 2,
+        seed: 1,
+        options: Preset::Dqn.options(),
+    };
+    let err = dimua_env::bench_env(&common::rom("pong"), config, 0, 0).unwrap_err();
+    assert!(
+        err.to_string().contains("--steps must be at least 1"),
+        "{err}"
+    );
+}
