@@ -354,7 +354,19 @@ impl Encoder {
 
     /// Loads an encoder onto `device`.
     pub fn load_on(path: impl AsRef<Path>, device: Device) -> Result<Self, ModelError> {
-        let (weights, sidecar) = encoder_paths(path.as_ref());
+        let path = path.as_ref();
+        if !path.exists() {
+            return Err(ModelError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
+        let (weights, sidecar) = encoder_paths(path);
+        if path.is_file() && weights == path.join(ENCODER_WEIGHTS_FILE) {
+            return Err(ModelError::NotAnEncoder {
+                path: path.to_path_buf(),
+            });
+        }
         let text = fs::read(&sidecar).map_err(io_err(&sidecar))?;
         // Check the version before the rest of the schema, so old/new files get a clear error.
         let raw: serde_json::Value =

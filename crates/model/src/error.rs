@@ -89,6 +89,16 @@ pub enum ModelError {
         #[source]
         source: std::io::Error,
     },
+    /// A path given as an encoder that is neither a run directory nor an encoder file.
+    #[error(
+        "{path} is not an encoder: give a run directory (it holds encoder.safetensors and \
+         encoder.json) or an exported encoder file (NAME.safetensors with NAME.json beside it, \
+         as `dimua export` writes)"
+    )]
+    NotAnEncoder {
+        /// The path given.
+        path: PathBuf,
+    },
     /// The JSON sidecar is not valid.
     #[error("{path}: invalid encoder sidecar: {source}")]
     Sidecar {

@@ -320,3 +320,29 @@ fn dilated_target_leaves_membership_to_the_q_loss() {
     let g = vars["atlas.membership.weight"].grad();
     assert_eq!(g.abs().sum(Kind::Float).double_value(&[]), 0.0);
 }
+
+/// `dimua probe --encoder weights.pt` (a file that is not an exported encoder) answered
+/// "weights.pt/encoder.json: Not a directory", and a path that does not exist was reported as
+/// a missing `encoder.json` inside it: both now name the path given and what to give instead.
+#[test]
+fn an_encoder_path_that_is_a_plain_file_gets_an_error_naming_what_to_give() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("weights.pt");
+    std::fs::write(&file, b"not an encoder").unwrap();
+    let err = Encoder::load(&file).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&file.display().to_string())
+            && err.contains("is not an encoder")
+            && err.contains("dimua export"),
+        "{err}"
+    );
+    let missing = dir.path().join("nowhere");
+    let err = Encoder::load(&missing).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&missing.display().to_string()) && !err.contains("encoder.json"),
+        "{err}"
+    );
+    // A run directory without an encoder still names the missing file.
+    let err = Encoder::load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("encoder.json"), "{err}");
+}
