@@ -355,12 +355,8 @@ impl Encoder {
     /// Loads an encoder onto `device`.
     pub fn load_on(path: impl AsRef<Path>, device: Device) -> Result<Self, ModelError> {
         let path = path.as_ref();
-        if !path.exists() {
-            return Err(ModelError::Io {
-                path: path.to_path_buf(),
-                source: std::io::Error::from(std::io::ErrorKind::NotFound),
-            });
-        }
+        // A path that does not exist is named itself, not as a missing encoder.json inside it.
+        fs::metadata(path).map_err(io_err(path))?;
         let (weights, sidecar) = encoder_paths(path);
         if path.is_file() && weights == path.join(ENCODER_WEIGHTS_FILE) {
             return Err(ModelError::NotAnEncoder {
