@@ -16,8 +16,9 @@ The `dqn` preset maps to envpool's defaults plus episodic_life=True, reward_clip
 repeat_action_probability=0, 84x84 gray, stack 4, max_episode_steps=27000 (= 108,000
 frames), and dimua grays as envpool does (ALE's gray levels, then the max: `--gray ale`). envpool uses its own ALE build and Atari ROMs shipped in its wheel.
 What a reset emulates differs a little (no-op and FIRE frames, life loss: docs/rl-env.md,
-checked by benchmarks/envpool_semantics.py); on Breakout it is ~72 frames per game for
-dimua and ~78 for envpool, so the comparison does not favour dimua.
+checked by benchmarks/envpool_semantics.py); on Breakout dimua emulates ~4.45 frames per
+counted agent step and envpool ~4.35 (its resets are extra counted step calls), so the
+comparison does not favour dimua (BENCHMARKS.md).
 """
 import argparse
 import json

@@ -355,9 +355,17 @@ impl Encoder {
     /// Loads an encoder onto `device`.
     pub fn load_on(path: impl AsRef<Path>, device: Device) -> Result<Self, ModelError> {
         let path = path.as_ref();
-        // A path that does not exist is named itself, not as a missing encoder.json inside it.
-        fs::metadata(path).map_err(io_err(path))?;
         let (weights, sidecar) = encoder_paths(path);
+        // A path that does not exist is named itself, not as a missing encoder.json inside it
+        // (unless its sidecar exists: the sidecar names the weights file).
+        if let Err(source) = fs::metadata(path) {
+            if !sidecar.is_file() {
+                return Err(ModelError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        }
         if path.is_file() && weights == path.join(ENCODER_WEIGHTS_FILE) {
             return Err(ModelError::NotAnEncoder {
                 path: path.to_path_buf(),
