@@ -655,6 +655,15 @@ impl Trainer {
             return self.finish_random(started);
         }
         if let Some(reason) = self.finished {
+            // A kill can fall between the last checkpoint (already "finished") and the
+            // export after it: write the final encoder again from the checkpoint's weights
+            // (the same bytes as an uninterrupted run's) before reporting.
+            let status = match reason {
+                StopReason::EarlyStopped => "early-stopped",
+                _ => "finished",
+            };
+            self.encoder_meta.training = Some(status.to_string());
+            self.export_current()?;
             return self.report(reason, started, steps_at_start);
         }
         // A resumed run waits for data like a fresh one: its store is refilled from the

@@ -417,3 +417,51 @@ fn last_weights_exports_the_final_epoch() {
         assert!(t.equal(&model[&name]), "{name}");
     }
 }
+
+/// A `kill -9` between the last epoch's checkpoint (already "finished") and the encoder
+/// export after it left the previous epoch's `encoder.safetensors` (its sidecar still saying
+/// "running"), and `--resume` reported the run finished without writing the final encoder:
+/// `a_killed_reproducible_run_resumes_to_the_same_bytes` failed under load on these bytes.
+#[test]
+fn a_run_killed_between_its_final_checkpoint_and_export_resumes_to_the_final_encoder() {
+    tch::set_num_threads(1);
+    let store = closed_store();
+    let cfg = TrainConfig {
+        max_epochs: 2,
+        last_weights: true,
+        ..config(Method::DimUa)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut stop_after_epoch_0 = |ev: &ProgressEvent<'_>| match ev {
+        ProgressEvent::EpochEnd(m) if m.epoch == 0 => Control::Stop,
+        _ => Control::Continue,
+    };
+    train(
+        store.clone(),
+        SHAPE,
+        &cfg,
+        dir.path(),
+        &mut stop_after_epoch_0,
+    )
+    .unwrap();
+    let read = |f: &str| std::fs::read(dir.path().join(f)).unwrap();
+    let stale = (read("encoder.safetensors"), read("encoder.json"));
+    let r = resume(store.clone(), SHAPE, None, dir.path(), &mut quiet).unwrap();
+    assert_eq!(r.stop_reason, StopReason::MaxEpochs);
+    let last = (read("encoder.safetensors"), read("encoder.json"));
+    assert!(
+        stale.0 != last.0,
+        "epochs 0 and 1 must export different weights"
+    );
+    // The state a kill after the final checkpoint's rename but before the export leaves.
+    std::fs::write(dir.path().join("encoder.safetensors"), &stale.0).unwrap();
+    std::fs::write(dir.path().join("encoder.json"), &stale.1).unwrap();
+    let r = resume(store, SHAPE, None, dir.path(), &mut quiet).unwrap();
+    assert_eq!(r.stop_reason, StopReason::MaxEpochs);
+    assert!(read("encoder.safetensors") == last.0, "stale encoder kept");
+    assert_eq!(read("encoder.json"), last.1);
+    assert!(!Encoder::load(dir.path())
+        .unwrap()
+        .meta()
+        .training_unfinished());
+}
