@@ -911,6 +911,14 @@ fn report_lists_broken_directories_and_reports_the_good_runs() {
     assert!(stderr.contains("probe-only"), "{stderr}");
 }
 
+/// The kill-and-resume tests run one at a time (each still beside the file's other tests):
+/// with two of them at once on 2 cores, a resumed run's bytes differed from the
+/// uninterrupted run's in 2 of 2 suite runs on 2026-12-01 (cause not found; docs/guarantees.md).
+fn kill_tests_one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// `dimua train --threads 2 --config CONFIG --out OUT`.
 fn train_with_two_threads(config: &Path, out: &Path) -> Command {
     let mut c = dimua();
@@ -953,6 +961,7 @@ fn kill_after_first_checkpoint(mut train: Command, dir: &Path) {
 /// `--reproducible` run.
 #[test]
 fn a_killed_reproducible_run_resumes_to_the_same_bytes() {
+    let _one_at_a_time = kill_tests_one_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("cfg.toml");
     std::fs::write(
@@ -1010,6 +1019,7 @@ fn a_killed_reproducible_run_resumes_to_the_same_bytes() {
 /// checkpoint) and CPC (100-frame sequences; two steps per epoch to keep it short).
 #[test]
 fn every_atariari_baseline_resumes_after_kill_9_to_the_same_bytes() {
+    let _one_at_a_time = kill_tests_one_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     for method in ["vae", "pixel-pred", "supervised", "cpc"] {
         let (frames, streams, steps, batch) = if method == "cpc" {
@@ -1184,6 +1194,7 @@ fn probe_results_name_the_encoder_they_scored_and_are_never_credited_to_another_
 /// dataset is gone.
 #[test]
 fn a_killed_dataset_run_resumes_on_its_own_dataset() {
+    let _one_at_a_time = kill_tests_one_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let ds = tmp.path().join("ds");
     ok(dimua()
