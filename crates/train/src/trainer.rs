@@ -108,6 +108,24 @@ pub enum StopReason {
     NoTraining,
 }
 
+impl StopReason {
+    /// The `status` of the checkpoint (and the encoder sidecar's `training`) of a run that
+    /// ended this way; a run still going records `running`.
+    fn checkpoint_status(self) -> &'static str {
+        match self {
+            StopReason::EarlyStopped => "early-stopped",
+            _ => "finished",
+        }
+    }
+
+    /// The end a checkpoint's `status` records, `None` for a run still going.
+    fn from_checkpoint_status(status: &str) -> Option<Self> {
+        [StopReason::MaxEpochs, StopReason::EarlyStopped]
+            .into_iter()
+            .find(|r| r.checkpoint_status() == status)
+    }
+}
+
 /// Summary of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainReport {
@@ -524,11 +542,7 @@ impl Trainer {
         sampler.set_word_pos(pos);
         let source = BatchSource::new(store, frame_shape, config.min_episode_len, device)?;
         let encoder_meta = EncoderMeta::new(&spec, config.method, config.game.clone())?;
-        let finished = match meta.status.as_str() {
-            "finished" => Some(StopReason::MaxEpochs),
-            "early-stopped" => Some(StopReason::EarlyStopped),
-            _ => None,
-        };
+        let finished = StopReason::from_checkpoint_status(&meta.status);
         let trainer = Trainer {
             config,
             spec,
@@ -658,11 +672,7 @@ impl Trainer {
             // A kill can fall between the last checkpoint (already "finished") and the
             // export after it: write the final encoder again from the checkpoint's weights
             // (the same bytes as an uninterrupted run's) before reporting.
-            let status = match reason {
-                StopReason::EarlyStopped => "early-stopped",
-                _ => "finished",
-            };
-            self.encoder_meta.training = Some(status.to_string());
+            self.encoder_meta.training = Some(reason.checkpoint_status().to_string());
             self.export_current()?;
             return self.report(reason, started, steps_at_start);
         }
@@ -780,9 +790,9 @@ impl Trainer {
             self.next_epoch = epoch + 1;
             let stop = self.early.should_stop(self.config.patience);
             let status = if stop {
-                "early-stopped"
+                StopReason::EarlyStopped.checkpoint_status()
             } else if self.next_epoch >= self.config.max_epochs {
-                "finished"
+                StopReason::MaxEpochs.checkpoint_status()
             } else {
                 "running"
             };
