@@ -30,6 +30,10 @@ pub struct EnvBenchResult {
     pub games_ended: u64,
     /// Their mean score: the uniform random policy's return (NaN if none ended).
     pub mean_game_return: f64,
+    /// Seconds [`VecEnv::new`] took (not timed in `seconds`): ALE 0.6 builds each emulator
+    /// under one process-wide lock, and its `loadROM` fills a colour-averaging table of 64^3
+    /// entries, so construction costs tens of milliseconds per env, one env at a time.
+    pub build_seconds: f64,
 }
 
 /// Resets, runs `warmup` untimed then `steps` timed agent steps per env with uniform random
@@ -50,7 +54,9 @@ pub fn bench_env(
     }
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let (n, b) = (config.num_envs, config.batch_size);
+    let built = Instant::now();
     let mut envs = VecEnv::new(rom, config)?;
+    let build_seconds = built.elapsed().as_secs_f64();
     let k = envs.num_actions();
     let mut obs = vec![0u8; n * envs.obs_len()];
     let mut batch = envs.new_batch(n);
@@ -123,5 +129,6 @@ pub fn bench_env(
         agent_steps_per_s: agent_steps as f64 / seconds,
         games_ended: games,
         mean_game_return: score / games as f64,
+        build_seconds,
     })
 }

@@ -483,3 +483,22 @@ fn bench_env_with_zero_steps_is_refused() {
         "{err}"
     );
 }
+
+/// `dimua bench env`'s result on a real ROM: every timed step counted, the rate is steps over
+/// seconds, and the construction time is reported apart from the timed part.
+#[test]
+fn bench_env_counts_every_timed_step_and_reports_the_build_time_apart() {
+    let config = VecEnvConfig {
+        num_envs: 2,
+        threads: 2,
+        batch_size: 2,
+        seed: 3,
+        options: Preset::Dqn.options(),
+    };
+    let r = dimua_env::bench_env(&common::rom("pong"), config, 5, 20).unwrap();
+    assert_eq!((r.envs, r.threads, r.batch_size), (2, 2, 2));
+    assert_eq!(r.agent_steps, 40);
+    assert!(r.seconds > 0.0 && r.agent_steps_per_s > 0.0, "{r:?}");
+    assert!((r.agent_steps_per_s - 40.0 / r.seconds).abs() < 1e-6 * r.agent_steps_per_s);
+    assert!(r.build_seconds > 0.0, "{r:?}");
+}
