@@ -32,7 +32,7 @@ pub struct EnvBenchResult {
     pub mean_game_return: f64,
     /// Seconds [`VecEnv::new`] took (not timed in `seconds`): ALE 0.6 builds each emulator
     /// under one process-wide lock, and its `loadROM` fills a colour-averaging table of 64^3
-    /// entries, so construction costs tens of milliseconds per env, one env at a time.
+    /// entries, so construction costs about 0.1 s per env, one env at a time.
     pub build_seconds: f64,
 }
 
