@@ -167,7 +167,6 @@ pub fn run_plan(plan: &RunPlan, rom: &RomArgs, out: &Path, force: bool) -> anyho
     // once complete; `dir` is where this run writes.
     let output = dimua_pipeline::prepare_run_dir(out, force)?;
     let dir = output.work();
-    dimua_pipeline::write_atomic(&dir.join("config.toml"), plan.config.to_toml().as_bytes())?;
     eprintln!(
         "dimua run: {} {}, {} pretraining + {} probe frames, device {:?}, out {}",
         plan.game.name,
@@ -178,13 +177,30 @@ pub fn run_plan(plan: &RunPlan, rom: &RomArgs, out: &Path, force: bool) -> anyho
         out.display()
     );
     let display = progress::Display::default();
+    let trains = matches!(plan.method, RunMethod::Encoder(m) if m.trains());
     let stages = progress::Stages::new(
         "dimua run",
         match plan.method {
             RunMethod::Majority => 2,
+            RunMethod::Encoder(_) if trains => 5,
             RunMethod::Encoder(_) => 4,
         },
     );
+    if trains {
+        // Too few probe frames for the game (no long enough episode in a split, or no label
+        // left after the entropy filter) must fail before pretraining (hours at the paper's
+        // budgets), with nothing written: collect the probe set once and check it. It is
+        // dropped, not kept through training, so as not to add its memory to the trainer's;
+        // the collection after training is the same (seeded, deterministic).
+        progress::stage("probe data check (the probe collection, before pretraining)");
+        drop(dimua_pipeline::collect_probe_set(
+            plan.game,
+            &rom,
+            &plan.probe_collection,
+            &display,
+        )?);
+    }
+    dimua_pipeline::write_atomic(&dir.join("config.toml"), plan.config.to_toml().as_bytes())?;
     let encoder = match plan.method {
         RunMethod::Majority => None,
         RunMethod::Encoder(m) if !m.trains() => {

@@ -1536,3 +1536,31 @@ fn a_bf16_run_completes_records_its_precision_and_bad_precisions_are_refused() {
     assert!(err.contains("precision") && err.contains("half"), "{err}");
     assert!(!bad.exists());
 }
+
+/// Bug: `dimua run` found out that its probe collection was too small for the game (no val
+/// episode longer than 64 frames: Montezuma's Revenge on 1,500 probe frames) only after
+/// pretraining, hours into a run at the paper's budgets, and left a run directory without
+/// probe results. The probe data is now checked before pretraining, and the failed run leaves
+/// nothing on disk.
+#[test]
+fn a_probe_collection_too_small_for_the_game_fails_before_pretraining_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("mz");
+    let run = dimua()
+        .args(["run", "--game", "montezuma_revenge", "--config"])
+        .arg(root().join("configs/tiny/pong-vae.toml"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = fails(run);
+    assert!(
+        err.contains("no val episode longer than 64 frames") && err.contains("--probe-frames"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("trained "),
+        "pretrained before failing:\n{err}"
+    );
+    assert!(!out.exists(), "left {}", out.display());
+}
