@@ -74,7 +74,14 @@ pub fn orthogonal(
             let a = Tensor::f_from_slice(&standard_normal(&mut rng, r * c))
                 .and_then(|t| t.f_view([r as i64, c as i64]))
                 .ctx(ctx)?;
-            let (q, rr) = Tensor::f_linalg_qr(&a, "reduced").ctx(ctx)?;
+            // libtorch's QR (LAPACK) splits its work by the intra-op thread count, which
+            // changes the last bits of Q: one thread, so the initial weights are the same
+            // whatever `OMP_NUM_THREADS` is (measured: 1 and 2 threads gave different bytes).
+            let threads = tch::get_num_threads();
+            tch::set_num_threads(1);
+            let qr = Tensor::f_linalg_qr(&a, "reduced");
+            tch::set_num_threads(threads);
+            let (q, rr) = qr.ctx(ctx)?;
             let sign = rr.f_diag(0).and_then(|d| d.f_sign()).ctx(ctx)?;
             let q = q.f_mul(&sign).ctx(ctx)?;
             let q = if rows < cols { q.f_tr().ctx(ctx)? } else { q };
