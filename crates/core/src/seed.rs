@@ -44,8 +44,9 @@ pub fn named_seed(seed: u64, name: &str) -> u64 {
     mix64(seed ^ fnv1a64(name.as_bytes()).rotate_left(17) ^ GOLDEN_GAMMA)
 }
 
-/// 64-bit FNV-1a.
-fn fnv1a64(bytes: &[u8]) -> u64 {
+/// 64-bit FNV-1a of `bytes` (seed names; digests of data that must match bit for bit, such
+/// as the step trace's batches).
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })

@@ -24,6 +24,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod metrics;
+pub mod trace;
 pub mod trainer;
 
 pub use bench::{bench_train_steps, BenchConfig, BenchResult};

@@ -40,6 +40,7 @@ use crate::config::TrainConfig;
 use crate::data::BatchSource;
 use crate::error::{io_err, TorchCtx, TrainError};
 use crate::metrics::{EpochMetrics, LossMeans};
+use crate::trace::StepTrace;
 
 /// `metrics.jsonl` in the run directory.
 pub const METRICS_FILE: &str = "metrics.jsonl";
@@ -698,6 +699,7 @@ impl Trainer {
             return self.report(StopReason::Interrupted, started, steps_at_start);
         }
 
+        let mut trace = StepTrace::from_env(&self.run_dir, self.global_step)?;
         let b = self.config.batch_size;
         let method = self.config.method;
         let kind = method.batch();
@@ -736,6 +738,9 @@ impl Trainer {
                     StepOutcome::Applied(v) => v,
                     StepOutcome::NonFinite(v) => return Err(self.non_finite("train", epoch, s, v)),
                 };
+                if let Some(trace) = &mut trace {
+                    trace.step(self.global_step, batch.frames, &values)?;
+                }
                 for (acc, v) in sums.iter_mut().zip(&values) {
                     *acc += v;
                 }
