@@ -922,9 +922,9 @@ fn kill_tests_one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// `dimua train --threads 2 --config CONFIG --out OUT`, traced (see [`traced`]).
-fn train_with_two_threads(config: &Path, out: &Path) -> Command {
-    let mut c = traced(dimua(), out);
+/// `dimua train --threads 2 --config CONFIG --out OUT`, traced if `trace` (see [`traced`]).
+fn train_with_two_threads(config: &Path, out: &Path, trace: bool) -> Command {
+    let mut c = traced(dimua(), out, trace);
     c.args(["train", "--threads", "2", "--config"])
         .arg(config)
         .arg("--out")
@@ -932,16 +932,20 @@ fn train_with_two_threads(config: &Path, out: &Path) -> Command {
     c
 }
 
-/// `command` with its per-step trace (`DIMUA_STEP_TRACE`) in `<run>.trace/`, so that a
-/// mismatch of two runs can name the first step that differs and whether its batch did.
-fn traced(mut command: Command, run: &Path) -> Command {
-    command.env("DIMUA_STEP_TRACE", run.with_extension("trace"));
+/// `command`, with its per-step trace (`DIMUA_STEP_TRACE`) in `<run>.trace/` if `trace`, so
+/// that a mismatch of two runs can name the first step that differs and whether its batch
+/// did. The kill tests trace only their repeat (`repeat_once_on_mismatch`): the first attempt
+/// runs as a user's run does, since the trace's extra work per step changes the timing.
+fn traced(mut command: Command, run: &Path, trace: bool) -> Command {
+    if trace {
+        command.env("DIMUA_STEP_TRACE", run.with_extension("trace"));
+    }
     command
 }
 
-/// `dimua train --threads 2 --resume RUN`, traced (see [`traced`]).
-fn resume_run(run: &Path) -> Command {
-    let mut c = traced(dimua(), run);
+/// `dimua train --threads 2 --resume RUN`, traced if `trace` (see [`traced`]).
+fn resume_run(run: &Path, trace: bool) -> Command {
+    let mut c = traced(dimua(), run, trace);
     c.args(["train", "--threads", "2", "--resume"]).arg(run);
     c
 }
@@ -1177,13 +1181,14 @@ fn a_killed_reproducible_run_resumes_to_the_same_bytes() {
          frames = 1500\n\n[train]\nepochs = 5\nsteps_per_epoch = 12\nwait_for_collection = true\n",
     )
     .unwrap();
-    let train = |out: &Path| train_with_two_threads(&config, out);
+    let train = |out: &Path, trace| train_with_two_threads(&config, out, trace);
     repeat_once_on_mismatch("dim-ua", |attempt| {
+        let trace = attempt > 0;
         let whole = tmp.path().join(format!("whole-{attempt}"));
-        ok(train(&whole).output().unwrap());
+        ok(train(&whole, trace).output().unwrap());
 
         let cut = tmp.path().join(format!("cut-{attempt}"));
-        kill_after_first_checkpoint(train(&cut), &cut);
+        kill_after_first_checkpoint(train(&cut, trace), &cut);
         let meta = json(&cut.join("checkpoint.json"));
         assert_eq!(meta["status"], "running", "killed too late: {meta}");
         // Item 4: the cut run's encoder says so, and export warns.
@@ -1199,7 +1204,7 @@ fn a_killed_reproducible_run_resumes_to_the_same_bytes() {
         let warning = String::from_utf8_lossy(&export.stderr);
         assert!(warning.contains("did not finish"), "{warning}");
 
-        ok(resume_run(&cut).output().unwrap());
+        ok(resume_run(&cut, trace).output().unwrap());
         let lines = |d: &Path| {
             std::fs::read_to_string(d.join("metrics.jsonl"))
                 .unwrap()
@@ -1239,18 +1244,19 @@ fn every_atariari_baseline_resumes_after_kill_9_to_the_same_bytes() {
             ),
         )
         .unwrap();
-        let train = |out: &Path| train_with_two_threads(&config, out);
+        let train = |out: &Path, trace| train_with_two_threads(&config, out, trace);
         repeat_once_on_mismatch(method, |attempt| {
+            let trace = attempt > 0;
             let whole = tmp.path().join(format!("{method}-whole-{attempt}"));
-            ok(train(&whole).output().unwrap());
+            ok(train(&whole, trace).output().unwrap());
             let cut = tmp.path().join(format!("{method}-cut-{attempt}"));
-            kill_after_first_checkpoint(train(&cut), &cut);
+            kill_after_first_checkpoint(train(&cut, trace), &cut);
             let meta = json(&cut.join("checkpoint.json"));
             assert_eq!(
                 meta["status"], "running",
                 "{method}: killed too late: {meta}"
             );
-            ok(resume_run(&cut).output().unwrap());
+            ok(resume_run(&cut, trace).output().unwrap());
             assert_eq!(epoch_losses(&cut).len(), 4, "{method}");
             resumed_run_difference(&whole, &cut, method)
         });
@@ -1384,8 +1390,8 @@ fn a_killed_dataset_run_resumes_on_its_own_dataset() {
          \n[train]\nepochs = 6\nsteps_per_epoch = 12\n",
     )
     .unwrap();
-    let train = |out: &Path| {
-        let mut c = traced(dimua(), out);
+    let train = |out: &Path, trace| {
+        let mut c = traced(dimua(), out, trace);
         c.args(["train", "--threads", "2", "--config"])
             .arg(&config)
             .arg("--dataset")
@@ -1395,8 +1401,9 @@ fn a_killed_dataset_run_resumes_on_its_own_dataset() {
         c
     };
     repeat_once_on_mismatch("st-dim-on-a-dataset", |attempt| {
+        let trace = attempt > 0;
         let whole = tmp.path().join(format!("whole-{attempt}"));
-        ok(train(&whole).output().unwrap());
+        ok(train(&whole, trace).output().unwrap());
         let recorded = std::fs::read_to_string(whole.join("config.toml")).unwrap();
         let ds_abs = ds.canonicalize().unwrap();
         assert!(
@@ -1405,18 +1412,18 @@ fn a_killed_dataset_run_resumes_on_its_own_dataset() {
         );
 
         let cut = tmp.path().join(format!("cut-{attempt}"));
-        kill_after_first_checkpoint(train(&cut), &cut);
+        kill_after_first_checkpoint(train(&cut, trace), &cut);
         let meta = std::fs::read_to_string(cut.join("checkpoint.json")).unwrap();
         assert!(!meta.contains("\"finished\""), "killed too late: {meta}");
 
         // Without its dataset the run cannot continue, and says which dataset it needs.
         let moved = tmp.path().join("moved");
         std::fs::rename(&ds, &moved).unwrap();
-        let err = fails(resume_run(&cut).output().unwrap());
+        let err = fails(resume_run(&cut, trace).output().unwrap());
         assert!(err.contains(&ds_abs.display().to_string()), "{err}");
         std::fs::rename(&moved, &ds).unwrap();
 
-        ok(resume_run(&cut).output().unwrap());
+        ok(resume_run(&cut, trace).output().unwrap());
         resumed_run_difference(&whole, &cut, "st-dim-on-a-dataset")
     });
 }
