@@ -33,11 +33,6 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    // Every process computes with the same libtorch thread settings. Setting the count (to
-    // its default: OMP_NUM_THREADS or the cores) also turns MKL's dynamic thread adjustment
-    // off, which libtorch otherwise does only once something sets the count: a fresh run's
-    // seeded initialisation did, a resumed run (which loads its weights instead) did not.
-    tch::set_num_threads(tch::get_num_threads());
     progress::install_interrupt_handler();
     match commands::run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,

@@ -979,40 +979,33 @@ fn traced_steps(run: &Path) -> BTreeMap<u64, Vec<String>> {
 /// The first training step whose trace differs between two runs (or within one run, whose
 /// killed and resumed processes both computed it), and whether its batch differed.
 fn first_traced_difference(whole: &Path, cut: &Path) -> String {
-    let (w, c) = (traced_steps(whole), traced_steps(cut));
-    if w.is_empty() || c.is_empty() {
+    let (mut steps, cut_steps) = (traced_steps(whole), traced_steps(cut));
+    if steps.is_empty() || cut_steps.is_empty() {
         return "no step trace".into();
     }
-    let frames = |r: &String| r.split(' ').nth(1).unwrap_or_default().to_string();
-    for step in w
-        .keys()
-        .chain(c.keys())
-        .collect::<std::collections::BTreeSet<_>>()
-    {
-        let mut records: Vec<&String> = w.get(step).into_iter().flatten().collect();
-        for r in c.get(step).into_iter().flatten() {
-            if !records.contains(&r) {
-                records.push(r);
+    for (step, records) in cut_steps {
+        let merged = steps.entry(step).or_default();
+        for r in records {
+            if !merged.contains(&r) {
+                merged.push(r);
             }
         }
-        if records.len() > 1 {
-            let same_batch = records.iter().all(|r| frames(r) == frames(records[0]));
-            return format!(
-                "first differing step {step}: {} ({})",
-                if same_batch {
-                    "same batch bytes, other loss bits"
-                } else {
-                    "the batches differ"
-                },
-                records
-                    .iter()
-                    .map(|r| r.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" | ")
-            );
-        }
     }
-    "every traced step agrees".into()
+    let Some((step, records)) = steps.iter().find(|(_, r)| r.len() > 1) else {
+        return "every traced step agrees".into();
+    };
+    // A record is `frames <digest> loss <bits...>`.
+    let batch = |r: &String| r.split(' ').nth(1).map(str::to_string);
+    let same_batch = records.iter().all(|r| batch(r) == batch(&records[0]));
+    format!(
+        "first differing step {step}: {} ({})",
+        if same_batch {
+            "same batch bytes, other loss bits"
+        } else {
+            "the batches differ"
+        },
+        records.join(" | ")
+    )
 }
 
 /// Starts `train` (a `dimua train` writing `dir`) and kills it with SIGKILL (no cleanup at

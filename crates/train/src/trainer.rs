@@ -256,6 +256,11 @@ impl Learner {
         init: WeightInit,
         label_bytes: usize,
     ) -> Result<Self, TrainError> {
+        // A fresh run and its resumption compute with the same libtorch thread settings:
+        // setting the count (to its default) also turns MKL's dynamic thread adjustment off,
+        // which a seeded initialisation does as a side effect and a resume (zero init, then
+        // the checkpoint's weights) otherwise would not.
+        tch::set_num_threads(tch::get_num_threads());
         let vs = VarStore::new(device);
         let model = method.build_for_labels(&vs.root(), spec, init, label_bytes)?;
         let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
