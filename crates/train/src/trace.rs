@@ -25,7 +25,8 @@ use crate::error::{io_err, TorchCtx, TrainError};
 /// The environment variable naming the trace directory.
 pub const STEP_TRACE_ENV: &str = "DIMUA_STEP_TRACE";
 
-/// The environment variable that, set to `1`, leaves the batch digest out of the trace.
+/// The environment variable that, set to `1`, makes the trace losses-only: no batch digest,
+/// lines held until training ends (see the module docs).
 pub const STEP_TRACE_LOSSES_ONLY_ENV: &str = "DIMUA_STEP_TRACE_LOSSES_ONLY";
 
 /// What a step trace records, and when it writes.
