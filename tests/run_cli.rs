@@ -932,13 +932,15 @@ fn train_with_two_threads(config: &Path, out: &Path, trace: bool) -> Command {
     c
 }
 
-/// `command`, with its per-step trace (`DIMUA_STEP_TRACE`) in `<run>.trace/` if `trace`, so
-/// that a mismatch of two runs can name the first step that differs and whether its batch
-/// did. The kill tests trace only their repeat (`repeat_once_on_mismatch`): the first attempt
+/// `command`, with its per-step trace (`DIMUA_STEP_TRACE`, with the tensors' digests) in
+/// `<run>.trace/` if `trace`, so that a mismatch of two runs can name the first step that
+/// differs and whether its batch, its loss or only its tensors did. The kill tests trace only their repeat (`repeat_once_on_mismatch`): the first attempt
 /// runs as a user's run does, since the trace's extra work per step changes the timing.
 fn traced(mut command: Command, run: &Path, trace: bool) -> Command {
     if trace {
-        command.env("DIMUA_STEP_TRACE", run.with_extension("trace"));
+        command
+            .env("DIMUA_STEP_TRACE", run.with_extension("trace"))
+            .env("DIMUA_STEP_TRACE_TENSORS", "1");
     }
     command
 }
@@ -951,7 +953,8 @@ fn resume_run(run: &Path, trace: bool) -> Command {
 }
 
 /// The steps recorded in a run's trace directory (every process that trained it):
-/// global step -> the distinct `frames <digest> loss <bits>` records for it.
+/// global step -> the distinct `frames <digest> loss <bits> params .. grads .. updated ..`
+/// records for it.
 fn traced_steps(run: &Path) -> BTreeMap<u64, Vec<String>> {
     let mut steps: BTreeMap<u64, Vec<String>> = BTreeMap::new();
     let Ok(entries) = std::fs::read_dir(run.with_extension("trace")) else {
@@ -994,15 +997,17 @@ fn first_traced_difference(whole: &Path, cut: &Path) -> String {
     let Some((step, records)) = steps.iter().find(|(_, r)| r.len() > 1) else {
         return "every traced step agrees".into();
     };
-    // A record is `frames <digest> loss <bits...>`.
+    // A record is `frames <digest> loss <bits...> params <digests> grads <...> updated <...>`.
     let batch = |r: &String| r.split(' ').nth(1).map(str::to_string);
+    let loss = |r: &String| r.split(" params ").next().map(str::to_string);
     let same_batch = records.iter().all(|r| batch(r) == batch(&records[0]));
+    let same_loss = records.iter().all(|r| loss(r) == loss(&records[0]));
     format!(
         "first differing step {step}: {} ({})",
-        if same_batch {
-            "same batch bytes, other loss bits"
-        } else {
-            "the batches differ"
+        match (same_batch, same_loss) {
+            (false, _) => "the batches differ",
+            (true, false) => "same batch bytes, other loss bits",
+            (true, true) => "same batch and loss bits, other parameters, gradients or updates",
         },
         records.join(" | ")
     )

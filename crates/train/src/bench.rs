@@ -202,7 +202,7 @@ pub fn bench_train_steps(config: &BenchConfig) -> Result<BenchResult, TrainError
             seed: sampler.gen(),
             training: true,
         };
-        match learner.step(&batch, inputs)? {
+        match learner.step(&batch, inputs, false)? {
             StepOutcome::Applied(v) | StepOutcome::NonFinite(v) => Ok(v[0]),
         }
     };

@@ -12,6 +12,13 @@
 //! lines are kept in memory and written when training ends: the trace then costs a string
 //! per step and no system call, so it barely changes the process's timing (the full trace
 //! reads every batch and writes every step); a process killed mid-run leaves only its header.
+//!
+//! With `DIMUA_STEP_TRACE_TENSORS=1` as well, each line ends with
+//! `params <digests> grads <digests> updated <digests>`: FNV-1a 64 of each parameter's bytes
+//! before the step, of its gradient, and of the parameter after the optimiser's update
+//! (parameters in name order, comma-separated). When two runs' loss bits agree and their
+//! weights do not, these say whether the weights going in, the backward pass or the update
+//! differed, and for which parameter.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -28,6 +35,25 @@ pub const STEP_TRACE_ENV: &str = "DIMUA_STEP_TRACE";
 /// The environment variable that, set to `1`, makes the trace losses-only: no batch digest,
 /// lines held until training ends (see the module docs).
 pub const STEP_TRACE_LOSSES_ONLY_ENV: &str = "DIMUA_STEP_TRACE_LOSSES_ONLY";
+
+/// The environment variable that, set to `1`, adds the parameters', gradients' and updated
+/// parameters' digests to every line (see the module docs).
+pub const STEP_TRACE_TENSORS_ENV: &str = "DIMUA_STEP_TRACE_TENSORS";
+
+/// The digests of one step's tensors (FNV-1a 64 of each one's bytes, parameters in name
+/// order): the parameters going in, their gradients, the parameters after the update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StepDigests {
+    /// The parameters before the step.
+    pub params: Vec<u64>,
+    /// The gradients of the step's loss.
+    pub grads: Vec<u64>,
+    /// The parameters after the optimiser's update.
+    pub updated: Vec<u64>,
+    /// Each gradient's strides when it is not contiguous (`-` when it is): a layout the
+    /// optimiser's fused CPU step does not take.
+    pub grad_layouts: Vec<String>,
+}
 
 /// What a step trace records, and when it writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +72,8 @@ pub(crate) struct StepTrace {
     mode: TraceMode,
     /// Step lines not yet written ([`TraceMode::LossesOnly`]).
     held: Vec<String>,
+    /// Whether lines end with the step's tensor digests ([`STEP_TRACE_TENSORS_ENV`]).
+    tensors: bool,
 }
 
 impl StepTrace {
@@ -59,7 +87,9 @@ impl StepTrace {
                 } else {
                     TraceMode::Full
                 };
-                Self::open(Path::new(&dir), run_dir, global_step, mode).map(Some)
+                let tensors = std::env::var(STEP_TRACE_TENSORS_ENV).is_ok_and(|v| v == "1");
+                Self::open(Path::new(&dir), run_dir, global_step, mode)
+                    .map(|t| Some(t.with_tensors(tensors)))
             }
             None => Ok(None),
         }
@@ -85,18 +115,33 @@ impl StepTrace {
             file,
             mode,
             held: Vec::new(),
+            tensors: false,
         };
         let header = format!("run {} from step {global_step}", run_dir.display());
         writeln!(trace.file, "{header}").map_err(io_err(&trace.path))?;
         Ok(trace)
     }
 
-    /// Records step `global_step`: its batch `frames` (u8, any device) and loss terms.
+    /// The same trace, with (`true`) or without the step's tensor digests on each line.
+    pub fn with_tensors(mut self, tensors: bool) -> Self {
+        self.tensors = tensors;
+        self
+    }
+
+    /// Whether each line should carry the step's tensor digests (the caller then passes
+    /// them to [`StepTrace::step`]).
+    pub fn wants_tensors(&self) -> bool {
+        self.tensors
+    }
+
+    /// Records step `global_step`: its batch `frames` (u8, any device), loss terms and, when
+    /// given, the digests of its tensors.
     pub fn step(
         &mut self,
         global_step: u64,
         frames: &Tensor,
         losses: &[f64],
+        tensors: Option<&StepDigests>,
     ) -> Result<(), TrainError> {
         let digest = if self.mode == TraceMode::Full {
             let ctx = "tracing a step";
@@ -114,8 +159,23 @@ impl StepTrace {
             .iter()
             .map(|v| format!("{:016x}", v.to_bits()))
             .collect();
+        let list = |ds: &[u64]| {
+            let hex: Vec<String> = ds.iter().map(|d| format!("{d:016x}")).collect();
+            hex.join(",")
+        };
+        let tensors = tensors
+            .map(|t| {
+                format!(
+                    " params {} grads {} updated {} layouts {}",
+                    list(&t.params),
+                    list(&t.grads),
+                    list(&t.updated),
+                    t.grad_layouts.join(",")
+                )
+            })
+            .unwrap_or_default();
         self.line(&format!(
-            "step {global_step} frames {digest} loss {}",
+            "step {global_step} frames {digest} loss {}{tensors}",
             bits.join(" ")
         ))
     }
@@ -128,6 +188,36 @@ impl StepTrace {
                 Ok(())
             }
         }
+    }
+}
+
+/// FNV-1a 64 of each tensor's bytes (as stored in a contiguous host copy), in order: the
+/// digests of a traced step's tensors.
+pub(crate) fn tensor_digests(tensors: &[Tensor]) -> Result<Vec<u64>, TrainError> {
+    let ctx = "tracing a step's tensors";
+    tensors
+        .iter()
+        .map(|t| {
+            let host = t
+                .f_to_device(Device::Cpu)
+                .and_then(|t| t.f_contiguous())
+                .and_then(|t| t.f_flatten(0, -1))
+                .ctx(ctx)?;
+            let numel = host.numel();
+            let mut bytes = vec![0u8; numel * host.kind().elt_size_in_bytes()];
+            host.f_copy_data_u8(&mut bytes, numel).ctx(ctx)?;
+            Ok(fnv1a64(&bytes))
+        })
+        .collect()
+}
+
+/// `-` for a contiguous tensor, its strides (`[s0,s1,..]`) otherwise.
+pub(crate) fn layout_of(t: &Tensor) -> String {
+    if t.is_contiguous() {
+        "-".into()
+    } else {
+        let strides: Vec<String> = t.stride().iter().map(i64::to_string).collect();
+        format!("[{}]", strides.join(","))
     }
 }
 
@@ -158,11 +248,11 @@ mod tests {
         {
             let mut t =
                 StepTrace::open(dir.path(), Path::new("runs/x"), 7, TraceMode::Full).unwrap();
-            t.step(7, &frames, &[1.0, -2.5]).unwrap();
+            t.step(7, &frames, &[1.0, -2.5], None).unwrap();
         }
         let mut again =
             StepTrace::open(dir.path(), Path::new("runs/x"), 8, TraceMode::Full).unwrap();
-        again.step(8, &frames, &[0.0]).unwrap();
+        again.step(8, &frames, &[0.0], None).unwrap();
         let text =
             fs::read_to_string(dir.path().join(format!("{}.trace", std::process::id()))).unwrap();
         assert_eq!(
@@ -182,8 +272,8 @@ mod tests {
         let file = dir.path().join(format!("{}.trace", std::process::id()));
         let mut t =
             StepTrace::open(dir.path(), Path::new("runs/y"), 3, TraceMode::LossesOnly).unwrap();
-        t.step(3, &Tensor::from_slice(b"a"), &[1.0]).unwrap();
-        t.step(4, &Tensor::from_slice(b"b"), &[-2.5]).unwrap();
+        t.step(3, &Tensor::from_slice(b"a"), &[1.0], None).unwrap();
+        t.step(4, &Tensor::from_slice(b"b"), &[-2.5], None).unwrap();
         assert_eq!(
             fs::read_to_string(&file).unwrap(),
             "run runs/y from step 3\n"
@@ -194,6 +284,39 @@ mod tests {
             "run runs/y from step 3\n\
              step 3 frames - loss 3ff0000000000000\n\
              step 4 frames - loss c004000000000000\n"
+        );
+    }
+
+    /// Tensor digests: FNV-1a 64 of each tensor's stored bytes. The byte `a` gives the FNV
+    /// reference vector 0xaf63dc4c8601ec8c; the f32 1.0 is stored as `00 00 80 3f`
+    /// (little-endian), the same digest as those four bytes hashed directly. The three lists
+    /// end the line in the order params, grads, updated.
+    #[test]
+    fn tensor_digests_hash_each_tensor_and_end_the_line() {
+        let d = tensor_digests(&[Tensor::from_slice(b"a"), Tensor::from_slice(&[1.0f32])]).unwrap();
+        assert_eq!(d[0], 0xaf63dc4c8601ec8c);
+        assert_eq!(d[1], fnv1a64(&[0x00, 0x00, 0x80, 0x3f]));
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = StepTrace::open(dir.path(), Path::new("runs/z"), 0, TraceMode::LossesOnly)
+            .unwrap()
+            .with_tensors(true);
+        assert!(t.wants_tensors());
+        let digests = StepDigests {
+            params: vec![1],
+            grads: vec![d[0], 0xff],
+            updated: vec![2],
+            grad_layouts: vec!["-".into(), "[1,3]".into()],
+        };
+        t.step(0, &Tensor::from_slice(b"a"), &[1.0], Some(&digests))
+            .unwrap();
+        drop(t);
+        let text =
+            fs::read_to_string(dir.path().join(format!("{}.trace", std::process::id()))).unwrap();
+        assert_eq!(
+            text,
+            "run runs/z from step 0\n\
+             step 0 frames - loss 3ff0000000000000 params 0000000000000001 \
+             grads af63dc4c8601ec8c,00000000000000ff updated 0000000000000002 layouts -,[1,3]\n"
         );
     }
 }

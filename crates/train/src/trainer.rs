@@ -40,7 +40,7 @@ use crate::config::TrainConfig;
 use crate::data::BatchSource;
 use crate::error::{io_err, TorchCtx, TrainError};
 use crate::metrics::{EpochMetrics, LossMeans};
-use crate::trace::StepTrace;
+use crate::trace::{layout_of, tensor_digests, StepDigests, StepTrace};
 
 /// `metrics.jsonl` in the run directory.
 pub const METRICS_FILE: &str = "metrics.jsonl";
@@ -236,6 +236,8 @@ pub(crate) struct Learner {
     pub adam: Adam,
     /// The method's exported-heads prefix, kept with the best weights.
     model_heads: Option<&'static str>,
+    /// The last step's tensor digests, when that step was asked for them (the step trace).
+    pub digests: Option<StepDigests>,
 }
 
 /// One step's outcome.
@@ -274,6 +276,7 @@ impl Learner {
             params,
             adam,
             model_heads: method.exported_heads(),
+            digests: None,
         })
     }
 
@@ -287,12 +290,20 @@ impl Learner {
     }
 
     /// Loss, backward (gradients via autograd, not accumulated into `.grad`), Adam.
-    /// `inputs.seed` drives the step's random draws (e.g. the MMD prior).
+    /// `inputs.seed` drives the step's random draws (e.g. the MMD prior). With
+    /// `digest_tensors`, the digests of the parameters going in, the gradients and the
+    /// updated parameters are kept in [`Learner::digests`].
     pub fn step(
         &mut self,
         batch: &Batch<'_>,
         inputs: LossInputs,
+        digest_tensors: bool,
     ) -> Result<StepOutcome, TrainError> {
+        let params_in = if digest_tensors {
+            Some(tensor_digests(&self.params)?)
+        } else {
+            None
+        };
         let terms = self.model.loss(batch, inputs)?;
         let values = losses_to_host(&terms.stacked()?)?;
         if !values.iter().all(|v| v.is_finite()) {
@@ -300,7 +311,23 @@ impl Learner {
         }
         let grads = Tensor::f_run_backward(&[terms.total()], &self.params, false, false)
             .ctx("backpropagating")?;
+        let grads_digests = match params_in {
+            Some(_) => Some((
+                tensor_digests(&grads)?,
+                grads.iter().map(layout_of).collect::<Vec<_>>(),
+            )),
+            None => None,
+        };
         self.adam.step(&self.params, &grads)?;
+        self.digests = match (params_in, grads_digests) {
+            (Some(params), Some((grads, grad_layouts))) => Some(StepDigests {
+                params,
+                grads,
+                updated: tensor_digests(&self.params)?,
+                grad_layouts,
+            }),
+            _ => None,
+        };
         Ok(StepOutcome::Applied(values))
     }
 
@@ -739,12 +766,14 @@ impl Trainer {
                     seed: step_seed,
                     training: true,
                 };
-                let values = match self.learner.step(&batch, inputs)? {
+                let digest_tensors = trace.as_ref().is_some_and(StepTrace::wants_tensors);
+                let values = match self.learner.step(&batch, inputs, digest_tensors)? {
                     StepOutcome::Applied(v) => v,
                     StepOutcome::NonFinite(v) => return Err(self.non_finite("train", epoch, s, v)),
                 };
                 if let Some(trace) = &mut trace {
-                    trace.step(self.global_step, batch.frames, &values)?;
+                    let digests = self.learner.digests.as_ref();
+                    trace.step(self.global_step, batch.frames, &values, digests)?;
                 }
                 for (acc, v) in sums.iter_mut().zip(&values) {
                     *acc += v;
