@@ -107,6 +107,8 @@ impl Adam {
     /// Zero state for `params` (one moment pair per parameter, same order) and one
     /// learning rate for all of them.
     pub fn new(params: &[Tensor], lr: f64, eps: f64) -> Result<Self, OptimError> {
+        // Before any threaded step: see `warmup` (the update's `sqrt` is one of the calls).
+        crate::warmup::warm_up_vector_math();
         let zeros = |p: &Tensor| p.f_zeros_like().ctx("allocating Adam state");
         let m = params.iter().map(zeros).collect::<Result<Vec<_>, _>>()?;
         let v = params.iter().map(zeros).collect::<Result<Vec<_>, _>>()?;
