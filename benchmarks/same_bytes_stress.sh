@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Same config, same bytes, many processes: trains one step of a small ST-DIM config from one
-# dataset N times, two `dimua train --threads 2` processes at a time (the timing under which
+# Same config, same bytes, many processes: trains one step of a small config (ST-DIM unless
+# METHOD / HEADS say otherwise) from one dataset N times, two `dimua train --threads 2` processes at a time (the timing under which
 # the MKL vector-math race of docs/guarantees.md showed up, 12 of 1,340 processes before the
 # fix), and counts the distinct `encoder.safetensors` digests. Each process writes a step
 # trace with tensor digests, so an odd one names the parameter whose update differed.
 #
-#   benchmarks/same_bytes_stress.sh [PAIRS=300] [DIMUA=target/release/dimua] [WORK=/tmp/dimua-stress]
+#   [METHOD=st-dim HEADS=1] benchmarks/same_bytes_stress.sh [PAIRS=300] [DIMUA=target/release/dimua] [WORK=/tmp/dimua-stress]
 #
 # Prints one line per distinct digest (count, digest, one run that has it) and exits 1 when
-# there is more than one. Runs that match the most common digest are deleted as it goes.
+# there is more than one. Runs with the first process's digest are deleted as it goes; the
+# others stay under WORK/runs, their step traces under WORK/traces.
 set -euo pipefail
 pairs="${1:-300}"
 dimua="$(realpath "${2:-target/release/dimua}")"
@@ -16,10 +17,10 @@ work="${3:-/tmp/dimua-stress}"
 mkdir -p "$work"
 cd "$work"
 rm -rf runs traces digests.txt
-cat > cfg.toml <<'EOF'
+cat > cfg.toml <<EOF
 game = "pong"
-method = "st-dim"
-heads = 1
+method = "${METHOD:-st-dim}"
+heads = ${HEADS:-1}
 units = 32
 seed = 4
 device = "cpu"
