@@ -1657,3 +1657,70 @@ fn a_probe_collection_too_small_for_the_game_fails_before_pretraining_and_writes
     );
     assert!(!out.exists(), "left {}", out.display());
 }
+
+/// The tensor trace (`DIMUA_STEP_TRACE_TENSORS=1`, the one that found the MKL vector-math
+/// race of docs/guarantees.md) on a real run: every step lists one digest per parameter
+/// before the step, per gradient and per updated parameter, and the weights going into step
+/// `n + 1` are, to the bit, the ones Adam left after step `n` (nothing else writes them in
+/// between). The conv weights' gradients come out of oneDNN channels-last, which the
+/// `layouts` field shows.
+#[test]
+fn a_tensor_trace_chains_each_steps_updated_weights_into_the_next_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = tmp.path().join("ds");
+    ok(dimua()
+        .args([
+            "collect", "--game", "pong", "--frames", "1000", "--split", "8/2/0",
+        ])
+        .arg("--out")
+        .arg(&ds)
+        .output()
+        .unwrap());
+    let config = tmp.path().join("cfg.toml");
+    std::fs::write(
+        &config,
+        "game = \"pong\"\nmethod = \"st-dim\"\nheads = 1\nunits = 32\nseed = 4\ndevice = \"cpu\"\n\
+         \n[train]\nepochs = 1\nsteps_per_epoch = 3\n",
+    )
+    .unwrap();
+    let traces = tmp.path().join("traces");
+    ok(dimua()
+        .env("DIMUA_STEP_TRACE", &traces)
+        .env("DIMUA_STEP_TRACE_LOSSES_ONLY", "1")
+        .env("DIMUA_STEP_TRACE_TENSORS", "1")
+        .args(["train", "--threads", "2", "--config"])
+        .arg(&config)
+        .arg("--dataset")
+        .arg(&ds)
+        .arg("--out")
+        .arg(tmp.path().join("run"))
+        .output()
+        .unwrap());
+    let text: String = std::fs::read_dir(&traces)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    // `step <n> frames - loss <bits..> params <d,..> grads <d,..> updated <d,..> layouts <..>`
+    let field = |line: &str, name: &str| -> Vec<String> {
+        let rest = line.split(&format!(" {name} ")).nth(1).unwrap();
+        let value = rest.split(' ').next().unwrap();
+        value.split(',').map(str::to_string).collect()
+    };
+    let steps: Vec<&str> = text.lines().filter(|l| l.starts_with("step ")).collect();
+    assert_eq!(steps.len(), 3, "{text}");
+    // st-dim with one head: the atlas projection, four convolutions and two classifiers,
+    // weight and bias each.
+    let params = 14;
+    for line in &steps {
+        assert!(line.contains(" frames - "), "{line}");
+        for name in ["params", "grads", "updated", "layouts"] {
+            assert_eq!(field(line, name).len(), params, "{name} in {line}");
+        }
+        assert_ne!(field(line, "params"), field(line, "updated"), "{line}");
+        // Parameters sorted by name: conv2's weight (index 5) has a channels-last gradient.
+        assert!(field(line, "layouts")[5].starts_with('['), "{line}");
+    }
+    for pair in steps.windows(2) {
+        assert_eq!(field(pair[0], "updated"), field(pair[1], "params"));
+    }
+}

@@ -14,9 +14,10 @@
 //! reads every batch and writes every step); a process killed mid-run leaves only its header.
 //!
 //! With `DIMUA_STEP_TRACE_TENSORS=1` as well, each line ends with
-//! `params <digests> grads <digests> updated <digests>`: FNV-1a 64 of each parameter's bytes
-//! before the step, of its gradient, and of the parameter after the optimiser's update
-//! (parameters in name order, comma-separated). When two runs' loss bits agree and their
+//! `params <digests> grads <digests> updated <digests> layouts <..>`: FNV-1a 64 of each
+//! parameter's bytes before the step, of its gradient, and of the parameter after the
+//! optimiser's update (parameters in name order, comma-separated), then each gradient's
+//! strides when it is not contiguous (`-` when it is). When two runs' loss bits agree and their
 //! weights do not, these say whether the weights going in, the backward pass or the update
 //! differed, and for which parameter.
 
@@ -144,14 +145,8 @@ impl StepTrace {
         tensors: Option<&StepDigests>,
     ) -> Result<(), TrainError> {
         let digest = if self.mode == TraceMode::Full {
-            let ctx = "tracing a step";
-            let host = frames
-                .f_to_device(Device::Cpu)
-                .and_then(|t| t.f_contiguous())
-                .and_then(|t| t.f_flatten(0, -1))
-                .ctx(ctx)?;
-            let bytes = Vec::<u8>::try_from(&host).ctx(ctx)?;
-            format!("{:016x}", fnv1a64(&bytes))
+            let digests = tensor_digests(std::slice::from_ref(frames))?;
+            format!("{:016x}", digests[0])
         } else {
             "-".to_string()
         };
@@ -192,7 +187,7 @@ impl StepTrace {
 }
 
 /// FNV-1a 64 of each tensor's bytes (as stored in a contiguous host copy), in order: the
-/// digests of a traced step's tensors.
+/// digests of a traced step's batch and tensors.
 pub(crate) fn tensor_digests(tensors: &[Tensor]) -> Result<Vec<u64>, TrainError> {
     let ctx = "tracing a step's tensors";
     tensors
@@ -211,13 +206,14 @@ pub(crate) fn tensor_digests(tensors: &[Tensor]) -> Result<Vec<u64>, TrainError>
         .collect()
 }
 
-/// `-` for a contiguous tensor, its strides (`[s0,s1,..]`) otherwise.
+/// `-` for a contiguous tensor, its strides (`[s0:s1:..]`, no commas, so the comma-separated
+/// list of a line stays one entry per tensor) otherwise.
 pub(crate) fn layout_of(t: &Tensor) -> String {
     if t.is_contiguous() {
         "-".into()
     } else {
         let strides: Vec<String> = t.stride().iter().map(i64::to_string).collect();
-        format!("[{}]", strides.join(","))
+        format!("[{}]", strides.join(":"))
     }
 }
 
@@ -305,7 +301,10 @@ mod tests {
             params: vec![1],
             grads: vec![d[0], 0xff],
             updated: vec![2],
-            grad_layouts: vec!["-".into(), "[1,3]".into()],
+            grad_layouts: vec![
+                layout_of(&Tensor::zeros([2, 3], (tch::Kind::Float, Device::Cpu))),
+                layout_of(&Tensor::zeros([2, 3], (tch::Kind::Float, Device::Cpu)).tr()),
+            ],
         };
         t.step(0, &Tensor::from_slice(b"a"), &[1.0], Some(&digests))
             .unwrap();
@@ -316,7 +315,7 @@ mod tests {
             text,
             "run runs/z from step 0\n\
              step 0 frames - loss 3ff0000000000000 params 0000000000000001 \
-             grads af63dc4c8601ec8c,00000000000000ff updated 0000000000000002 layouts -,[1,3]\n"
+             grads af63dc4c8601ec8c,00000000000000ff updated 0000000000000002 layouts -,[1:3]\n"
         );
     }
 }
