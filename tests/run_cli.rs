@@ -1372,22 +1372,7 @@ fn probe_results_name_the_encoder_they_scored_and_are_never_credited_to_another_
 fn a_killed_dataset_run_resumes_on_its_own_dataset() {
     let _one_at_a_time = kill_tests_one_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
-    let ds = tmp.path().join("ds");
-    ok(dimua()
-        .args([
-            "collect", "--game", "pong", "--frames", "1500", "--split", "8/2/0",
-        ])
-        .arg("--out")
-        .arg(&ds)
-        .output()
-        .unwrap());
-    let config = tmp.path().join("cfg.toml");
-    std::fs::write(
-        &config,
-        "game = \"pong\"\nmethod = \"st-dim\"\nheads = 1\nunits = 32\nseed = 4\ndevice = \"cpu\"\n\
-         \n[train]\nepochs = 6\nsteps_per_epoch = 12\n",
-    )
-    .unwrap();
+    let (ds, config) = st_dim_on_a_pong_dataset(tmp.path(), 1500, 6, 12);
     let train = |out: &Path, trace| {
         let mut c = traced(dimua(), out, trace);
         c.args(["train", "--threads", "2", "--config"])
@@ -1667,22 +1652,7 @@ fn a_probe_collection_too_small_for_the_game_fails_before_pretraining_and_writes
 #[test]
 fn a_tensor_trace_chains_each_steps_updated_weights_into_the_next_step() {
     let tmp = tempfile::tempdir().unwrap();
-    let ds = tmp.path().join("ds");
-    ok(dimua()
-        .args([
-            "collect", "--game", "pong", "--frames", "1000", "--split", "8/2/0",
-        ])
-        .arg("--out")
-        .arg(&ds)
-        .output()
-        .unwrap());
-    let config = tmp.path().join("cfg.toml");
-    std::fs::write(
-        &config,
-        "game = \"pong\"\nmethod = \"st-dim\"\nheads = 1\nunits = 32\nseed = 4\ndevice = \"cpu\"\n\
-         \n[train]\nepochs = 1\nsteps_per_epoch = 3\n",
-    )
-    .unwrap();
+    let (ds, config) = st_dim_on_a_pong_dataset(tmp.path(), 1000, 1, 3);
     let traces = tmp.path().join("traces");
     ok(dimua()
         .env("DIMUA_STEP_TRACE", &traces)
@@ -1723,4 +1693,32 @@ fn a_tensor_trace_chains_each_steps_updated_weights_into_the_next_step() {
     for pair in steps.windows(2) {
         assert_eq!(field(pair[0], "updated"), field(pair[1], "params"));
     }
+}
+
+/// A Pong dataset of `frames` frames (80/20 train/val) in `dir/ds` and, in `dir/cfg.toml`, a
+/// one-head ST-DIM config (32 units, seed 4) of `epochs` x `steps_per_epoch` steps.
+fn st_dim_on_a_pong_dataset(
+    dir: &Path,
+    frames: usize,
+    epochs: usize,
+    steps_per_epoch: usize,
+) -> (PathBuf, PathBuf) {
+    let ds = dir.join("ds");
+    ok(dimua()
+        .args(["collect", "--game", "pong", "--split", "8/2/0", "--frames"])
+        .arg(frames.to_string())
+        .arg("--out")
+        .arg(&ds)
+        .output()
+        .unwrap());
+    let config = dir.join("cfg.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "game = \"pong\"\nmethod = \"st-dim\"\nheads = 1\nunits = 32\nseed = 4\n\
+             device = \"cpu\"\n\n[train]\nepochs = {epochs}\nsteps_per_epoch = {steps_per_epoch}\n"
+        ),
+    )
+    .unwrap();
+    (ds, config)
 }
