@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Same config, same bytes, many processes: trains one step of a small config (ST-DIM unless
-# METHOD / HEADS say otherwise) from one dataset N times, two `dimua train --threads 2` processes at a time (the timing under which
-# the MKL vector-math race of docs/guarantees.md showed up, 12 of 1,340 processes before the
-# fix), and counts the distinct `encoder.safetensors` digests. Each process writes a step
+# METHOD / HEADS say otherwise) from one dataset N times, two `dimua train --threads 2`
+# processes at a time (the timing under which the MKL vector-math race of
+# docs/guarantees.md showed up, 12 of 1,340 processes before the fix), and counts the
+# distinct `encoder.safetensors` digests. Each process writes a step
 # trace with tensor digests, so an odd one names the parameter whose update differed.
 #
 #   [METHOD=st-dim HEADS=1] benchmarks/same_bytes_stress.sh [PAIRS=300] [DIMUA=target/release/dimua] [WORK=/tmp/dimua-stress]

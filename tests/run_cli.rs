@@ -934,8 +934,9 @@ fn train_with_two_threads(config: &Path, out: &Path, trace: bool) -> Command {
 
 /// `command`, with its per-step trace (`DIMUA_STEP_TRACE`, with the tensors' digests) in
 /// `<run>.trace/` if `trace`, so that a mismatch of two runs can name the first step that
-/// differs and whether its batch, its loss or only its tensors did. The kill tests trace only their repeat (`repeat_once_on_mismatch`): the first attempt
-/// runs as a user's run does, since the trace's extra work per step changes the timing.
+/// differs and whether its batch, its loss or only its tensors did. The kill tests trace only
+/// their repeat (`repeat_once_on_mismatch`): the first attempt runs as a user's run does,
+/// since the trace's extra work per step changes the timing.
 fn traced(mut command: Command, run: &Path, trace: bool) -> Command {
     if trace {
         command
@@ -953,8 +954,8 @@ fn resume_run(run: &Path, trace: bool) -> Command {
 }
 
 /// The steps recorded in a run's trace directory (every process that trained it):
-/// global step -> the distinct `frames <digest> loss <bits> params .. grads .. updated ..`
-/// records for it.
+/// global step -> the distinct `frames <digest> loss <bits> params .. grads .. updated ..
+/// layouts ..` records for it.
 fn traced_steps(run: &Path) -> BTreeMap<u64, Vec<String>> {
     let mut steps: BTreeMap<u64, Vec<String>> = BTreeMap::new();
     let Ok(entries) = std::fs::read_dir(run.with_extension("trace")) else {
@@ -997,7 +998,7 @@ fn first_traced_difference(whole: &Path, cut: &Path) -> String {
     let Some((step, records)) = steps.iter().find(|(_, r)| r.len() > 1) else {
         return "every traced step agrees".into();
     };
-    // A record is `frames <digest> loss <bits...> params <digests> grads <...> updated <...>`.
+    // A record is `frames <digest> loss <bits...> params <digests> grads .. updated .. layouts ..`.
     let batch = |r: &String| r.split(' ').nth(1).map(str::to_string);
     let loss = |r: &String| r.split(" params ").next().map(str::to_string);
     let same_batch = records.iter().all(|r| batch(r) == batch(&records[0]));

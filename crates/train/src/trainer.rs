@@ -299,10 +299,14 @@ impl Learner {
         inputs: LossInputs,
         digest_tensors: bool,
     ) -> Result<StepOutcome, TrainError> {
-        let params_in = if digest_tensors {
-            Some(tensor_digests(&self.params)?)
-        } else {
-            None
+        let mut digests = match digest_tensors {
+            true => Some(StepDigests {
+                params: tensor_digests(&self.params)?,
+                grads: Vec::new(),
+                updated: Vec::new(),
+                grad_layouts: Vec::new(),
+            }),
+            false => None,
         };
         let terms = self.model.loss(batch, inputs)?;
         let values = losses_to_host(&terms.stacked()?)?;
@@ -311,23 +315,15 @@ impl Learner {
         }
         let grads = Tensor::f_run_backward(&[terms.total()], &self.params, false, false)
             .ctx("backpropagating")?;
-        let grads_digests = match params_in {
-            Some(_) => Some((
-                tensor_digests(&grads)?,
-                grads.iter().map(layout_of).collect::<Vec<_>>(),
-            )),
-            None => None,
-        };
+        if let Some(d) = &mut digests {
+            d.grads = tensor_digests(&grads)?;
+            d.grad_layouts = grads.iter().map(layout_of).collect();
+        }
         self.adam.step(&self.params, &grads)?;
-        self.digests = match (params_in, grads_digests) {
-            (Some(params), Some((grads, grad_layouts))) => Some(StepDigests {
-                params,
-                grads,
-                updated: tensor_digests(&self.params)?,
-                grad_layouts,
-            }),
-            _ => None,
-        };
+        if let Some(d) = &mut digests {
+            d.updated = tensor_digests(&self.params)?;
+        }
+        self.digests = digests;
         Ok(StepOutcome::Applied(values))
     }
 
