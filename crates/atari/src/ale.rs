@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use crate::error::AtariError;
 use crate::frame::Palette;
 use crate::games::Game;
-use crate::roms::{md5_hex, Rom, RomSource};
+use crate::roms::{check_cartridge_size, md5_hex, Rom, RomSource};
 
 /// Size of the Atari 2600 RAM.
 pub const RAM_SIZE: usize = 128;
@@ -65,7 +65,8 @@ impl Ale {
     /// [`AtariError::InvalidSeed`] (use [`crate::ale_seed_from`] to map any `u64`).
     ///
     /// The ROM is re-hashed: its bytes must match `rom.md5`, and the md5 must be the game's
-    /// canonical one unless the ROM came from [`RomSource::UnverifiedUserFile`].
+    /// canonical one unless the ROM came from [`RomSource::UnverifiedUserFile`], whose length
+    /// must then be a cartridge size ([`crate::roms::CARTRIDGE_SIZES`]).
     pub fn new(rom: &Rom, seed: u32) -> Result<Ale, AtariError> {
         Ale::with_sticky_actions(rom, seed, 0.0)
     }
@@ -94,6 +95,9 @@ impl Ale {
         }
         let md5 = md5_hex(&rom.bytes);
         let opted_in = matches!(rom.source, RomSource::UnverifiedUserFile(_));
+        if let RomSource::UnverifiedUserFile(path) = &rom.source {
+            check_cartridge_size(path, rom.bytes.len())?;
+        }
         if md5 != rom.md5 || (md5 != game.canonical_md5 && !opted_in) {
             return Err(AtariError::NonCanonicalRom {
                 path: match &rom.source {

@@ -44,6 +44,24 @@ pub enum AtariError {
         expected: &'static str,
     },
 
+    /// A ROM file whose length is no Atari 2600 cartridge size: ALE 0.6's cartridge code
+    /// would read past its end (or, for an empty file, emulate a Supercharger without a
+    /// tape), so it is refused even with `--allow-unknown-rom`.
+    #[error(
+        "{} is {bytes} bytes, which is no Atari 2600 cartridge size ({}, or a multiple of \
+         8448 for Supercharger tapes); ALE 0.6 would read past its end. Fix: use the \
+         canonical dump (`dimua roms import <path to ale-py wheel or ROM folder>`), or a \
+         complete image of the cartridge",
+        path.display(),
+        crate::roms::CARTRIDGE_SIZES.map(|n| n.to_string()).join(", ")
+    )]
+    BadRomSize {
+        /// The file (or, for a ROM built in memory, its game's name).
+        path: PathBuf,
+        /// Its length.
+        bytes: usize,
+    },
+
     /// A file in the ROM store whose content no longer matches its name (truncated, edited
     /// or damaged on disk).
     #[error(

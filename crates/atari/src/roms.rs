@@ -436,6 +436,27 @@ pub fn canonical_bundled(game: &'static Game) -> Option<Rom> {
     })
 }
 
+/// The image sizes, in bytes, for which ALE 0.6's cartridge detection (Stella's
+/// `Cartridge::autodetectType`) picks a bank-switching scheme that reads within the image:
+/// 2K, 4K, 8K, the three 10K Pitfall II (DPC) dumps, 12K, 16K, 32K, 64K and 128K. Multiples of
+/// 8448 (Supercharger tapes) are accepted too. Every canonical dump has one of these sizes.
+pub const CARTRIDGE_SIZES: [usize; 11] = [
+    2048, 4096, 8192, 10240, 10495, 10496, 12288, 16384, 32768, 65536, 131072,
+];
+
+/// Refuses a ROM image whose length is no cartridge size ([`CARTRIDGE_SIZES`]) with
+/// [`AtariError::BadRomSize`] naming `path`.
+pub fn check_cartridge_size(path: &Path, bytes: usize) -> Result<(), AtariError> {
+    if CARTRIDGE_SIZES.contains(&bytes) || (bytes > 0 && bytes % 8448 == 0) {
+        Ok(())
+    } else {
+        Err(AtariError::BadRomSize {
+            path: path.to_path_buf(),
+            bytes,
+        })
+    }
+}
+
 /// Finds a ROM for `game`: the user's `rom_file` if given (md5-checked; refused if not
 /// canonical unless `allow_unknown_rom`), else the store's verified `<game>.bin` (a corrupt
 /// one is an error), else the `ale` crate's bundled dump if its md5 is canonical (unless
@@ -447,6 +468,7 @@ pub fn load_rom(game: &'static Game, options: &RomOptions) -> Result<Rom, AtariE
         let source = if md5 == game.canonical_md5 {
             RomSource::UserFile(path.clone())
         } else if options.allow_unknown_rom {
+            check_cartridge_size(path, bytes.len())?;
             tracing::warn!(
                 game = game.name,
                 path = %path.display(),

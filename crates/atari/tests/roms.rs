@@ -285,3 +285,77 @@ fn aliases_resolve() {
         "montezuma_revenge"
     );
 }
+
+/// Bug: with `--allow-unknown-rom`, a file of a size no Atari 2600 cartridge has was handed
+/// to ALE 0.6, whose cartridge code copies a fixed 2 or 4 KiB out of it: a 1-byte file
+/// crashed the process (SIGSEGV), a 3,000-byte one was read past its end, and an empty file
+/// "collected" 1,600 frames of the Supercharger type that Stella guesses for size 0.
+#[test]
+fn an_unknown_rom_of_no_cartridge_size_is_refused_before_the_emulator_sees_it() {
+    let tennis = common::rom("tennis");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tennis.bin");
+    let options = RomOptions {
+        rom_file: Some(path.clone()),
+        allow_unknown_rom: true,
+        ..RomOptions::default()
+    };
+    for len in [0usize, 1, 3000, 4097, 200_000] {
+        let mut bytes = tennis.bytes.to_vec();
+        bytes.resize(len, 0xea);
+        fs::write(&path, &bytes).unwrap();
+        let err = load_rom(tennis.game, &options).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(&err, AtariError::BadRomSize { path: p, bytes } if *p == path && *bytes == len),
+            "{len} bytes: {err:?}"
+        );
+        assert!(msg.contains(&format!("{len} bytes")), "{msg}");
+        assert!(msg.contains("4096"), "{msg}");
+        assert!(msg.contains("dimua roms import"), "{msg}");
+    }
+    // Every size ALE 0.6's cartridge code handles is accepted (the sizes come from Stella's
+    // `Cartridge::autodetectType` in ALE 0.6's source).
+    for len in [
+        2048usize,
+        4096,
+        8192,
+        10240,
+        10495,
+        10496,
+        12288,
+        16384,
+        32768,
+        65536,
+        131072,
+        8448,
+        3 * 8448,
+    ] {
+        let mut bytes = flipped(&tennis);
+        bytes.resize(len, 0xea);
+        fs::write(&path, &bytes).unwrap();
+        let rom = load_rom(tennis.game, &options).unwrap();
+        assert_eq!(rom.bytes.len(), len);
+    }
+    // A flipped dump of the right size still emulates; every canonical dump has a
+    // cartridge size.
+    fs::write(&path, flipped(&tennis)).unwrap();
+    let mut ale = dimua_atari::Ale::new(&load_rom(tennis.game, &options).unwrap(), 1).unwrap();
+    ale.act(0).unwrap();
+    for game in all_games() {
+        if let Ok(rom) = load_rom(game, &RomOptions::default()) {
+            dimua_atari::roms::check_cartridge_size(&path, rom.bytes.len()).unwrap();
+        }
+    }
+    // The Rom type is public: the emulator checks the size again.
+    let rom = Rom {
+        bytes: vec![0u8; 1].into(),
+        md5: dimua_atari::roms::md5_hex(&[0u8]),
+        ..load_rom(tennis.game, &options).unwrap()
+    };
+    let err = dimua_atari::Ale::new(&rom, 1).unwrap_err();
+    assert!(
+        matches!(err, AtariError::BadRomSize { bytes: 1, .. }),
+        "{err:?}"
+    );
+}
