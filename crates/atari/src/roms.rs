@@ -447,7 +447,7 @@ pub const CARTRIDGE_SIZES: [usize; 11] = [
 /// Refuses a ROM image whose length is no cartridge size ([`CARTRIDGE_SIZES`]) with
 /// [`AtariError::BadRomSize`] naming `path`.
 pub fn check_cartridge_size(path: &Path, bytes: usize) -> Result<(), AtariError> {
-    if CARTRIDGE_SIZES.contains(&bytes) || (bytes > 0 && bytes % 8448 == 0) {
+    if CARTRIDGE_SIZES.contains(&bytes) || (bytes > 0 && bytes.is_multiple_of(8448)) {
         Ok(())
     } else {
         Err(AtariError::BadRomSize {
