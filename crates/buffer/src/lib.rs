@@ -42,6 +42,8 @@
 //! # Ok::<(), dimua_buffer::BufferError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod error;
 mod spec;
 mod store;

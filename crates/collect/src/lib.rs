@@ -6,6 +6,8 @@
 //! [`dataset`] writes and reads the on-disk format; [`bench`](mod@bench) measures collection against a
 //! bare ALE loop.
 
+#![warn(missing_docs)]
+
 pub mod bench;
 pub mod collector;
 pub mod dataset;
