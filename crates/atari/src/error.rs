@@ -45,18 +45,19 @@ pub enum AtariError {
     },
 
     /// A ROM file whose length is no Atari 2600 cartridge size: ALE 0.6's cartridge code
-    /// would read past its end (or, for an empty file, emulate a Supercharger without a
-    /// tape), so it is refused even with `--allow-unknown-rom`.
+    /// would read past its end (shorter files), ignore part of it (longer ones) or, for an
+    /// empty file, emulate a Supercharger without a tape, so it is refused even with
+    /// `--allow-unknown-rom`.
     #[error(
         "{} is {bytes} bytes, which is no Atari 2600 cartridge size ({}, or a multiple of \
-         8448 for Supercharger tapes); ALE 0.6 would read past its end. Fix: use the \
+         8448 for Supercharger tapes); ALE 0.6 would misread it. Fix: use the \
          canonical dump (`dimua roms import <path to ale-py wheel or ROM folder>`), or a \
          complete image of the cartridge",
         path.display(),
         crate::roms::CARTRIDGE_SIZES.map(|n| n.to_string()).join(", ")
     )]
     BadRomSize {
-        /// The file (or, for a ROM built in memory, its game's name).
+        /// The file.
         path: PathBuf,
         /// Its length.
         bytes: usize,
