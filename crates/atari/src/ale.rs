@@ -94,10 +94,12 @@ impl Ale {
             });
         }
         let md5 = md5_hex(&rom.bytes);
-        let opted_in = matches!(rom.source, RomSource::UnverifiedUserFile(_));
-        if let RomSource::UnverifiedUserFile(path) = &rom.source {
+        let opted_in = if let RomSource::UnverifiedUserFile(path) = &rom.source {
             check_cartridge_size(path, rom.bytes.len())?;
-        }
+            true
+        } else {
+            false
+        };
         if md5 != rom.md5 || (md5 != game.canonical_md5 && !opted_in) {
             return Err(AtariError::NonCanonicalRom {
                 path: match &rom.source {

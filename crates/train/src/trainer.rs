@@ -299,14 +299,15 @@ impl Learner {
         inputs: LossInputs,
         digest_tensors: bool,
     ) -> Result<StepOutcome, TrainError> {
-        let mut digests = match digest_tensors {
-            true => Some(StepDigests {
+        let mut digests = if digest_tensors {
+            Some(StepDigests {
                 params: tensor_digests(&self.params)?,
                 grads: Vec::new(),
                 updated: Vec::new(),
                 grad_layouts: Vec::new(),
-            }),
-            false => None,
+            })
+        } else {
+            None
         };
         let terms = self.model.loss(batch, inputs)?;
         let values = losses_to_host(&terms.stacked()?)?;
