@@ -55,9 +55,10 @@ const MAX_ENCODER_DISTANCE: f64 = 0.03;
 /// worst one).
 const MAX_TENSOR_DISTANCE: f64 = 0.05;
 
-/// Largest change of a probe score (F1, accuracy; a flipped prediction of the 244 test
-/// frames moves an accuracy by 0.004; kernel noise moved none).
-const MAX_SCORE_CHANGE: f64 = 0.01;
+/// Largest change of a probe score (F1, accuracy): kernel noise moved none, a flipped
+/// prediction of the 244 test frames moves an accuracy by 0.004, room for a few; a 10%
+/// larger learning rate moved the overall F1 by 0.002 (the losses catch that).
+const MAX_SCORE_CHANGE: f64 = 0.02;
 
 /// Largest relative change of a probe's last training loss (kernel noise at most 1.4e-4, the
 /// probe's learning rate +10% at least 3.8e-3).
