@@ -6,7 +6,7 @@
 //!
 //! Training and probing are not bit-portable between machines, even with libtorch pinned to
 //! one thread, its baseline kernels, oneDNN's SSE4.1 code and MKL's compatible path
-//! (`PORTABLE_NUMERICS`): the encoder hashes recorded on 2026-11-30 on a 2-core AMD EPYC
+//! (`PINNED_NUMERICS`): the encoder hashes recorded on 2026-11-30 on a 2-core AMD EPYC
 //! (Zen 5) VM, which later Intel Xeon VMs and CI machines matched, are not what another
 //! 2-core Zen 5 VM wrote on 2026-12-02, with the binary of 0f72526 as with today's (so no
 //! code change did it; CI failed on it the same day). Same machine, same bytes is tested in
@@ -35,7 +35,7 @@ use sha2::{Digest, Sha256};
 
 /// Environment that narrows libtorch's CPU results across CPU models and core counts (one
 /// thread, baseline instruction sets); it does not make them bit-identical (module docs).
-const PORTABLE_NUMERICS: [(&str, &str); 5] = [
+const PINNED_NUMERICS: [(&str, &str); 5] = [
     ("ATEN_CPU_CAPABILITY", "default"),
     ("ONEDNN_MAX_CPU_ISA", "SSE41"),
     ("MKL_CBWR", "COMPATIBLE"),
@@ -90,7 +90,7 @@ const NPZ_DATASET: [(&str, &str); 2] = [
 
 fn dimua() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_dimua"));
-    c.envs(PORTABLE_NUMERICS);
+    c.envs(PINNED_NUMERICS);
     c
 }
 
@@ -117,7 +117,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// `dimua run --reproducible --threads 2 --config <config>` with the portable numerics.
+/// `dimua run --reproducible --threads 2 --config <config>` with the pinned numerics.
 fn tiny_run(config: &Path, out: &Path) {
     let mut cmd = dimua();
     cmd.args(["run", "--reproducible", "--threads", "2", "--config"])
@@ -202,7 +202,7 @@ fn record(method: &str, config: &str, run: &Path, tmp: &Path) {
     }
     let reference = json!({
         "config": config,
-        "command": "dimua run --reproducible --threads 2 --config <config> (PORTABLE_NUMERICS)",
+        "command": "dimua run --reproducible --threads 2 --config <config> (PINNED_NUMERICS)",
         "sample": format!("every ceil(len / {SAMPLE})-th value; update = |sample - initial weights' sample|"),
         "tensors": entries,
         "probe": probe_results(run),
