@@ -1,5 +1,5 @@
 //! AtariARI's baselines in dimua against an independent PyTorch computation: the VAE
-//! (validation pass, `z = mu`), pixel-prediction, CPC and fully supervised objectives are built with seeded
+//! (validation pass, `z = mu`; KL weight 1 and 0.25), pixel-prediction, CPC and fully supervised objectives are built with seeded
 //! weights, scored on fixed frames in Rust, and the same weights and frames are scored again
 //! by `tests/reference/baseline_losses.py`, which writes the losses out from the formulas
 //! (plain `torch.nn.functional` ops and `torch.nn.GRU`), not from dimua's code. Then each
@@ -24,13 +24,15 @@ fn frames(n: i64) -> Tensor {
 }
 
 /// The losses `tests/reference/baseline_losses.py` computed for these weights and frames,
-/// recorded with PyTorch 2.13.0 (CPU, the project venv) on 2026-11-30; the test also reruns
-/// the script and compares with its live output.
-const RECORDED_PYTORCH: [(&str, f64); 4] = [
+/// recorded with PyTorch 2.13.0 (CPU, the project venv) on 2026-11-30 (the VAE with its KL
+/// weighted 0.25, `[train] vae_beta`: on 2026-12-02); the test also reruns the script and
+/// compares with its live output.
+const RECORDED_PYTORCH: [(&str, f64); 5] = [
     ("cpc", 109.044036865),
     ("pixel-pred", 0.084035657),
     ("supervised", 5.689516544),
     ("vae", 1786.436767578),
+    ("vae (beta 0.25)", 1781.022827148),
 ];
 
 #[test]
@@ -71,6 +73,7 @@ fn baseline_losses_match_an_independent_pytorch_computation() {
                 },
                 LossInputs {
                     tau: 0.1,
+                    vae_beta: 1.0,
                     seed: 3,
                     training: false,
                 },
@@ -79,6 +82,39 @@ fn baseline_losses_match_an_independent_pytorch_computation() {
         .unwrap();
         let total = losses.total().double_value(&[]);
         ours.insert(name.into(), total.into());
+        if name == "vae" {
+            // `[train] vae_beta` weighs the KL term and nothing else.
+            let weighted = tch::no_grad(|| {
+                model.loss(
+                    &Batch {
+                        frames: &x,
+                        samples,
+                        labels: None,
+                    },
+                    LossInputs {
+                        tau: 0.1,
+                        vae_beta: 0.25,
+                        seed: 3,
+                        training: false,
+                    },
+                )
+            })
+            .unwrap();
+            let term = |l: &dimua_model::Losses, n: &str| {
+                let t = l.terms.iter().find(|t| t.0 == n).unwrap();
+                t.1.double_value(&[])
+            };
+            let (rec, kl) = (term(&losses, "reconstruction"), term(&losses, "kl"));
+            assert_eq!(rec, term(&weighted, "reconstruction"));
+            assert_eq!(kl, term(&weighted, "kl"));
+            assert!(kl > 1.0, "a KL term this test can see: {kl}");
+            let w = weighted.total().double_value(&[]);
+            assert!(
+                (w - (rec + 0.25 * kl)).abs() <= 1e-6 * w,
+                "{w} vs {rec} + 0.25 * {kl}"
+            );
+            ours.insert("vae (beta 0.25)".into(), w.into());
+        }
         let mut tensors: Vec<(String, Tensor)> = vs
             .variables()
             .into_iter()
@@ -200,6 +236,7 @@ fn cpc_fits_a_batch_of_real_pong_sequences() {
     let mut opt = nn::OptimizerConfig::build(nn::Adam::default(), &vs, 1e-3).unwrap();
     let inputs = LossInputs {
         tau: 0.1,
+        vae_beta: 1.0,
         seed: 0,
         training: true,
     };

@@ -330,6 +330,48 @@ fn bad_configs_and_flags_get_clear_errors() {
     }
 }
 
+/// Bug (found 2026-12-02): a bad `[train]` value (`lr = -1.0`) was only caught when training
+/// started, after `dimua run` had created `--out` and written `config.toml` into it.
+#[test]
+fn train_section_errors_fail_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tiny = std::fs::read_to_string(root().join("configs/tiny/pong-dim-ua.toml")).unwrap();
+    for (train, field) in [
+        ("lr = -1.0", "lr"),
+        ("adam_eps = 0.0", "adam_eps"),
+        ("tau = -0.1", "tau"),
+        ("vae_beta = -1.0", "vae_beta"),
+        ("vae_beta = nan", "vae_beta"),
+        ("batch_size = 1", "batch_size"),
+        ("patience = 0", "patience"),
+        ("val_steps = 0", "val_steps"),
+    ] {
+        let config = tmp.path().join("bad-train.toml");
+        std::fs::write(
+            &config,
+            tiny.replace("[train]", &format!("[train]\n{train}")),
+        )
+        .unwrap();
+        for command in ["run", "train"] {
+            let out = tmp.path().join(format!("{command}-out"));
+            let result = dimua()
+                .args([command, "--config"])
+                .arg(&config)
+                .arg("--out")
+                .arg(&out)
+                .output()
+                .unwrap();
+            assert_eq!(result.status.code(), Some(1), "{command} {train}");
+            let err = fails(result);
+            assert!(
+                err.contains("training config") && err.contains(field),
+                "{command} {train}: {err}"
+            );
+            assert!(!out.exists(), "{command} {train}: --out was created");
+        }
+    }
+}
+
 #[test]
 fn probe_section_errors_fail_before_anything_is_written() {
     let tmp = tempfile::tempdir().unwrap();

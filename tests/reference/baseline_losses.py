@@ -47,14 +47,14 @@ def target(x):
     return x.permute(0, 3, 1, 2).float() / 255.0
 
 
-def vae(w, x):
+def vae(w, x, beta=1.0):
     flat = trunk(w, x)
     mu = flat @ w["atlas.coords.weight"].T + w["atlas.coords.bias"]
     logvar = flat @ w["vae.logvar.weight"].T + w["vae.logvar.bias"]
     x_hat = decode(w, "vae.decoder", mu, x.shape[1:3])  # validation pass: z = mu
     rec = ((x_hat - target(x)) ** 2).sum()
     kl = -0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum()
-    return (rec + kl).item()
+    return (rec + beta * kl).item()
 
 
 def pixel_pred(w, x):
@@ -103,6 +103,8 @@ def main():
             fn = (lambda f: lambda w, x: f(w, x, labels))(fn)
         with torch.no_grad():
             out[method] = fn(tensors, frames)
+            if method == "vae":
+                out["vae (beta 0.25)"] = vae(tensors, frames, beta=0.25)
     print(json.dumps(out))
 
 

@@ -74,6 +74,8 @@ impl<'a> Batch<'a> {
 pub struct LossInputs {
     /// The current weight of the membership loss (`tau`, after warm-up).
     pub tau: f64,
+    /// The weight of a VAE's KL term (`[train] vae_beta`; 1 as the reference).
+    pub vae_beta: f64,
     /// Seed of the step's random draws (each objective derives its own streams from it).
     pub seed: u64,
     /// A training step (`false`: a validation pass, where e.g. a VAE uses the posterior

@@ -209,6 +209,7 @@ fn pair_loss_for_every_method_is_finite_with_gradients() {
                 &Batch::unlabelled(&frames, 4),
                 LossInputs {
                     tau: 0.1,
+                    vae_beta: 1.0,
                     seed: 0,
                     training: true,
                 },
@@ -256,6 +257,7 @@ fn pair_loss_rejects_bad_batches() {
             &Batch::unlabelled(&random_frames(7, SMALL), 4),
             LossInputs {
                 tau: 0.1,
+                vae_beta: 1.0,
                 seed: 0,
                 training: true,
             }
@@ -267,6 +269,7 @@ fn pair_loss_rejects_bad_batches() {
             &Batch::unlabelled(&random_frames(2, SMALL), 4),
             LossInputs {
                 tau: 0.1,
+                vae_beta: 1.0,
                 seed: 0,
                 training: true,
             }
@@ -279,6 +282,7 @@ fn pair_loss_rejects_bad_batches() {
             &Batch::unlabelled(&f, 4),
             LossInputs {
                 tau: 0.1,
+                vae_beta: 1.0,
                 seed: 0,
                 training: true,
             }
@@ -310,6 +314,7 @@ fn dilated_target_leaves_membership_to_the_q_loss() {
             &Batch::unlabelled(&random_frames(8, SMALL), 4),
             LossInputs {
                 tau: 0.0,
+                vae_beta: 1.0,
                 seed: 0,
                 training: true,
             },

@@ -59,6 +59,7 @@ fn losses(
             },
             LossInputs {
                 tau: 0.1,
+                vae_beta: 1.0,
                 seed: 3,
                 training: false,
             },
@@ -145,6 +146,7 @@ fn a_bf16_backward_gives_fp32_gradients_close_to_the_fp32_ones() {
                 &Batch::unlabelled(&x, 8),
                 LossInputs {
                     tau: 0.1,
+                    vae_beta: 1.0,
                     seed: 1,
                     training: true,
                 },

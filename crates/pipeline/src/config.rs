@@ -23,6 +23,8 @@ pub struct TrainSection {
     pub tau: f64,
     /// Linear warm-up of tau from 0 over this many steps (0 = off, as the reference).
     pub tau_warmup_steps: u64,
+    /// `vae` only: weight of the KL term (1, AtariARI's `--beta` default).
+    pub vae_beta: f64,
     /// Adam learning rate.
     pub lr: f64,
     /// Adam epsilon.
@@ -56,6 +58,7 @@ impl Default for TrainSection {
         TrainSection {
             tau: t.tau,
             tau_warmup_steps: t.tau_warmup_steps,
+            vae_beta: t.vae_beta,
             lr: t.lr,
             adam_eps: t.adam_eps,
             batch_size: t.batch_size,

@@ -236,7 +236,7 @@ impl RunPlan {
         let train_target = (source == DataSource::Stream).then(|| {
             (config.frames as u128 * rule.train as u128 / rule.block_len().max(1) as u128) as usize
         });
-        Ok(RunPlan {
+        let plan = RunPlan {
             game,
             method,
             heads,
@@ -258,7 +258,13 @@ impl RunPlan {
             ),
             probe,
             config,
-        })
+        };
+        // Every [train] value, before a command writes anything (the trainer checks them
+        // again, with the frame shape, when it starts).
+        if let Some(train) = plan.train_config() {
+            train.check()?;
+        }
+        Ok(plan)
     }
 
     /// Frame shape of the run's observations: the game's screen (read from the ROM), with 3
@@ -296,6 +302,7 @@ impl RunPlan {
             units: self.units,
             tau: t.tau,
             tau_warmup_steps: t.tau_warmup_steps,
+            vae_beta: t.vae_beta,
             lr: t.lr,
             adam_eps: t.adam_eps,
             batch_size: t.batch_size,

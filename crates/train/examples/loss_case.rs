@@ -26,6 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &Batch::unlabelled(&frames, b as usize),
         LossInputs {
             tau: 0.1,
+            vae_beta: 1.0,
             seed,
             training: true,
         },

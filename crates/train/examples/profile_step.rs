@@ -21,6 +21,7 @@ fn main() {
                 &Batch::unlabelled(&frames, 64),
                 LossInputs {
                     tau: 0.1,
+                    vae_beta: 1.0,
                     seed: 0,
                     training: true,
                 },

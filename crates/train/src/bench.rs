@@ -199,6 +199,7 @@ pub fn bench_train_steps(config: &BenchConfig) -> Result<BenchResult, TrainError
         let batch = dimua_model::Batch::unlabelled(&frames, config.batch_size);
         let inputs = dimua_model::LossInputs {
             tau: 0.1,
+            vae_beta: 1.0,
             seed: sampler.gen(),
             training: true,
         };

@@ -22,6 +22,9 @@ pub struct TrainConfig {
     pub tau: f64,
     /// Linear warm-up of tau from 0 over this many optimiser steps (0 = none, the reference).
     pub tau_warmup_steps: u64,
+    /// `vae` only: weight of the KL term (1, AtariARI's `--beta` default; below 1 a
+    /// beta-VAE that pulls the posterior towards the prior less).
+    pub vae_beta: f64,
     /// Adam learning rate (3e-4).
     pub lr: f64,
     /// Adam epsilon (1e-5).
@@ -81,6 +84,7 @@ impl TrainConfig {
             units,
             tau: 0.1,
             tau_warmup_steps: 0,
+            vae_beta: dimua_model::methods::vae::BETA,
             lr: 3e-4,
             adam_eps: 1e-5,
             batch_size: 64,
@@ -101,6 +105,13 @@ impl TrainConfig {
 
     /// Checks every field; returns the encoder architecture for `frame`.
     pub fn validate(&self, frame: FrameShape) -> Result<EncoderSpec, TrainError> {
+        self.check()?;
+        Ok(EncoderSpec::new(frame, self.heads, self.units)?)
+    }
+
+    /// Checks every field that does not need the frame shape (all but the architecture's fit
+    /// to the frame): what a run plan checks before anything is written.
+    pub fn check(&self) -> Result<(), TrainError> {
         let bad = |field: &'static str, reason: String| Err(TrainError::Config { field, reason });
         self.method.validate_architecture(self.heads, self.units)?;
         if !(self.lr.is_finite() && self.lr > 0.0) {
@@ -114,6 +125,12 @@ impl TrainConfig {
         }
         if !(self.tau.is_finite() && self.tau >= 0.0) {
             return bad("tau", format!("must be >= 0 (got {})", self.tau));
+        }
+        if !(self.vae_beta.is_finite() && self.vae_beta >= 0.0) {
+            return bad(
+                "vae_beta",
+                format!("must be a number >= 0 (got {})", self.vae_beta),
+            );
         }
         if self.batch_size < 2 {
             return bad(
@@ -146,7 +163,7 @@ impl TrainConfig {
             );
         }
         dimua_model::parse_device(&self.device)?;
-        Ok(EncoderSpec::new(frame, self.heads, self.units)?)
+        Ok(())
     }
 
     /// The fields whose values differ from `other`'s, as `(name, self, other)` (for resume
@@ -182,6 +199,7 @@ mod tests {
             (3e-4, 1e-5, 64, 100, 15)
         );
         assert_eq!(c.tau, 0.1);
+        assert_eq!(c.vae_beta, 1.0);
         assert_eq!(TrainConfig::for_method(Method::StDim).units, 256);
         c.validate(FrameShape::ATARI_GRAY).unwrap();
     }
@@ -220,6 +238,19 @@ mod tests {
             ..Default::default()
         };
         assert!(c.validate(f).is_err());
+        for beta in [-0.5, f64::NAN, f64::INFINITY] {
+            c = TrainConfig {
+                vae_beta: beta,
+                ..TrainConfig::for_method("vae".parse().unwrap())
+            };
+            assert!(matches!(
+                c.validate(f),
+                Err(TrainError::Config {
+                    field: "vae_beta",
+                    ..
+                })
+            ));
+        }
     }
 
     #[test]

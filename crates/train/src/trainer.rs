@@ -760,6 +760,7 @@ impl Trainer {
                 );
                 let inputs = LossInputs {
                     tau,
+                    vae_beta: self.config.vae_beta,
                     seed: step_seed,
                     training: true,
                 };
@@ -929,6 +930,7 @@ impl Trainer {
             );
             let inputs = LossInputs {
                 tau,
+                vae_beta: self.config.vae_beta,
                 seed: step_seed,
                 training: false,
             };

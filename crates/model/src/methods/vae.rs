@@ -3,7 +3,8 @@
 //! `Linear(3456 -> d)` on the same trunk output gives `log sigma^2`; the
 //! [`PixelDecoder`] turns `z = mu + eps * exp(log sigma^2 / 2)` (`z = mu` outside training)
 //! back into the frame. Loss, summed over the batch as the reference:
-//! `sum (x_hat - x)^2 + beta * KL(q(z|x) || N(0, I))`, `beta = 1`, `x` in `[0, 1]`.
+//! `sum (x_hat - x)^2 + beta * KL(q(z|x) || N(0, I))`, `x` in `[0, 1]`, `beta` from
+//! [`LossInputs::vae_beta`] (`[train] vae_beta`, default [`BETA`] = 1 as the reference).
 
 use tch::{nn, Kind};
 
@@ -16,7 +17,7 @@ use crate::mixed;
 use crate::net::EncoderNet;
 use crate::spec::EncoderSpec;
 
-/// Weight of the KL term (the reference's `--beta` default).
+/// Default weight of the KL term (the reference's `--beta` default).
 pub const BETA: f64 = 1.0;
 
 /// `vae`.
@@ -83,7 +84,7 @@ impl Objective for VaeObjective {
             .and_then(|t| t.f_mul_scalar(-0.5))
             .ctx(ctx)?;
         let total = reconstruction
-            .f_add(&kl.f_mul_scalar(BETA).ctx(ctx)?)
+            .f_add(&kl.f_mul_scalar(inputs.vae_beta).ctx(ctx)?)
             .ctx(ctx)?;
         Ok(Losses {
             terms: vec![
