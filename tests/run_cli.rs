@@ -330,6 +330,28 @@ fn bad_configs_and_flags_get_clear_errors() {
     }
 }
 
+/// `dimua run` and `dimua train` with `config` both exit 1 with an error containing every
+/// one of `expect`, and create no `--out` (under `tmp`).
+fn refused_before_writing(config: &Path, tmp: &Path, expect: &[&str], what: &str) {
+    for command in ["run", "train"] {
+        let out = tmp.join(format!("{command}-out"));
+        let result = dimua()
+            .args([command, "--config"])
+            .arg(config)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_eq!(result.status.code(), Some(1), "{command} {what}");
+        let err = fails(result);
+        assert!(
+            expect.iter().all(|e| err.contains(e)),
+            "{command} {what}: {err}"
+        );
+        assert!(!out.exists(), "{command} {what}: --out was created");
+    }
+}
+
 /// Bug (found 2026-12-02): a bad `[train]` value (`lr = -1.0`) was only caught when training
 /// started, after `dimua run` had created `--out` and written `config.toml` into it.
 #[test]
@@ -352,23 +374,7 @@ fn train_section_errors_fail_before_anything_is_written() {
             tiny.replace("[train]", &format!("[train]\n{train}")),
         )
         .unwrap();
-        for command in ["run", "train"] {
-            let out = tmp.path().join(format!("{command}-out"));
-            let result = dimua()
-                .args([command, "--config"])
-                .arg(&config)
-                .arg("--out")
-                .arg(&out)
-                .output()
-                .unwrap();
-            assert_eq!(result.status.code(), Some(1), "{command} {train}");
-            let err = fails(result);
-            assert!(
-                err.contains("training config") && err.contains(field),
-                "{command} {train}: {err}"
-            );
-            assert!(!out.exists(), "{command} {train}: --out was created");
-        }
+        refused_before_writing(&config, tmp.path(), &["training config", field], train);
     }
 }
 
@@ -386,23 +392,7 @@ fn probe_section_errors_fail_before_anything_is_written() {
     ] {
         let config = tmp.path().join("bad-probe.toml");
         std::fs::write(&config, tiny.replace("epochs = 3", probe)).unwrap();
-        for command in ["run", "train"] {
-            let out = tmp.path().join(format!("{command}-out"));
-            let result = dimua()
-                .args([command, "--config"])
-                .arg(&config)
-                .arg("--out")
-                .arg(&out)
-                .output()
-                .unwrap();
-            assert_eq!(result.status.code(), Some(1), "{command} {probe}");
-            let err = fails(result);
-            assert!(
-                err.contains("[probe]") && err.contains(field),
-                "{command} {probe}: {err}"
-            );
-            assert!(!out.exists(), "{command} {probe}: --out was created");
-        }
+        refused_before_writing(&config, tmp.path(), &["[probe]", field], probe);
     }
     // `dimua probe` checks its probe settings before loading the encoder or collecting.
     let err = fails(
