@@ -100,10 +100,7 @@ fn baseline_losses_match_an_independent_pytorch_computation() {
                 )
             })
             .unwrap();
-            let term = |l: &dimua_model::Losses, n: &str| {
-                let t = l.terms.iter().find(|t| t.0 == n).unwrap();
-                t.1.double_value(&[])
-            };
+            let term = |l: &dimua_model::Losses, n: &str| l.term(n).unwrap().double_value(&[]);
             let (rec, kl) = (term(&losses, "reconstruction"), term(&losses, "kl"));
             assert_eq!(rec, term(&weighted, "reconstruction"));
             assert_eq!(kl, term(&weighted, "kl"));
