@@ -19,6 +19,11 @@ What a reset emulates differs a little (no-op and FIRE frames, life loss: docs/r
 checked by benchmarks/envpool_semantics.py); on Breakout dimua emulates ~4.45 frames per
 counted agent step and envpool ~4.35 (its resets are extra counted step calls), so the
 comparison does not favour dimua (BENCHMARKS.md).
+
+With `--bare`, each round also times the bound no wrapper over ALE 0.6 can beat: `dimua bench
+collect`'s bare ALE loop on the same game and threads (4 `act` calls, one screen read and one
+RAM read per agent step, nothing else: no resets' extra frames, no gray, resize or stack),
+reported as its emulator frames per second / 4 (`bare_ale_agent_steps_per_s`).
 """
 import argparse
 import json
@@ -79,6 +84,15 @@ def run_dimua(args):
     return json.loads(out.strip().splitlines()[-1])["result"]["agent_steps_per_s"]
 
 
+def run_bare(args):
+    cmd = [
+        args.dimua, "bench", "collect", "--game", args.game, "--threads", str(args.threads),
+        "--frames", str(args.envs * args.steps), "--rounds", "1", "--seed", str(args.seed),
+    ]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])["bare_emulator_frames_per_s"] / 4
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--dimua", default="target/release/dimua")
@@ -89,18 +103,30 @@ def main():
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--bare", action="store_true",
+                   help="also time dimua bench collect's bare ALE loop each round (the bound)")
     args = p.parse_args()
-    dimua, pool = [], []
+    dimua, pool, bare = [], [], []
     for r in range(args.rounds):
+        line = {"round": r}
         dimua.append(run_dimua(args))
+        line["dimua_agent_steps_per_s"] = round(dimua[-1], 1)
         pool.append(run_envpool(args))
-        print(json.dumps({"round": r, "dimua_agent_steps_per_s": round(dimua[-1], 1),
-                          "envpool_agent_steps_per_s": round(pool[-1], 1)}), flush=True)
+        line["envpool_agent_steps_per_s"] = round(pool[-1], 1)
+        if args.bare:
+            bare.append(run_bare(args))
+            line["bare_ale_agent_steps_per_s"] = round(bare[-1], 1)
+        print(json.dumps(line), flush=True)
     d, e = statistics.median(dimua), statistics.median(pool)
-    print(json.dumps({"game": args.game, "envs": args.envs, "threads": args.threads,
-                      "steps_per_env": args.steps, "rounds": args.rounds,
-                      "dimua_median": round(d, 1), "envpool_median": round(e, 1),
-                      "ratio": round(d / e, 3)}))
+    summary = {"game": args.game, "envs": args.envs, "threads": args.threads,
+               "steps_per_env": args.steps, "rounds": args.rounds,
+               "dimua_median": round(d, 1), "envpool_median": round(e, 1),
+               "ratio": round(d / e, 3)}
+    if bare:
+        b = statistics.median(bare)
+        summary["bare_ale_median"] = round(b, 1)
+        summary["bare_ale_over_envpool"] = round(b / e, 3)
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

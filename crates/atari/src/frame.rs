@@ -5,6 +5,8 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+use crate::frame_simd::{self, EvenTables};
+
 /// Screen height in pixels of every AtariARI game (a few other games have more rows; ask
 /// [`crate::Ale::height`]).
 pub const SCREEN_HEIGHT: usize = 210;
@@ -136,6 +138,26 @@ impl Palette {
         })
     }
 
+    /// Per even index (at `index >> 1`): its R, G, B and ALE gray level, for the SIMD kernels.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    fn even_tables(self) -> &'static EvenTables {
+        static TABLES: [OnceLock<EvenTables>; 3] =
+            [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+        TABLES[self as usize].get_or_init(|| {
+            let mut t = EvenTables {
+                rgb: [[0; 128]; 3],
+                ale: [0; 128],
+            };
+            for i in 0..128usize {
+                let index = (i << 1) as u8;
+                let [r, g, b] = self.rgb(index);
+                (t.rgb[0][i], t.rgb[1][i], t.rgb[2][i]) = (r, g, b);
+                t.ale[i] = self.ale_gray(index);
+            }
+            t
+        })
+    }
+
     /// The gray pixel pooled from screen indices `a` and `b`: `gray(max(rgb(a), rgb(b)))`
     /// ([`Gray::Opencv`]) or `max(ale_gray(a), ale_gray(b))` ([`Gray::Ale`]).
     fn gray_max(self, gray: Gray, a: u8, b: u8) -> u8 {
@@ -161,6 +183,19 @@ pub fn max_gray(palette: Palette, gray: Gray, a: &[u8], b: &[u8], out: &mut [u8]
     let or = |s: &[u8]| s.iter().fold(0u8, |acc, &x| acc | x);
     let odd = (or(a) | or(b)) & 1;
     if odd == 0 {
+        let mut done = 0;
+        #[cfg(target_arch = "x86_64")]
+        if frame_simd::available() {
+            let tables = palette.even_tables();
+            // SAFETY: the CPU has the kernels' features (checked), and a, b, out have n bytes.
+            done = unsafe {
+                match gray {
+                    Gray::Ale => frame_simd::max_ale_gray(tables, a, b, out),
+                    Gray::Opencv => frame_simd::max_opencv_gray(tables, a, b, out),
+                }
+            };
+        }
+        let (a, b, out) = (&a[done..], &b[done..], &mut out[done..]);
         let t = palette.gray_max_table_even(gray);
         for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
             *o = t[((x as usize) >> 1) << 7 | (y as usize) >> 1];
@@ -360,6 +395,43 @@ mod tests {
             for i in 0..1 << 16 {
                 assert_eq!(full[i], p.gray_max(g, a[i], b[i]));
                 assert_eq!(even[i], p.gray_max(g, ae[i], be[i]));
+            }
+        }
+    }
+
+    #[test]
+    fn simd_and_table_paths_agree_on_every_even_pair_and_odd_lengths() {
+        // On CPUs with AVX-512 VBMI `max_gray` runs the SIMD kernels on whole 64-pixel
+        // blocks and the table on the rest; elsewhere the table does everything. Either way
+        // every pixel must be `gray_max` of its pair (all 128 x 128 even pairs, shuffled so
+        // that each 64-byte block mixes many, and lengths that leave a tail).
+        eprintln!("SIMD kernels available: {}", frame_simd::available());
+        let mut pairs: Vec<(u8, u8)> = (0..128u16)
+            .flat_map(|x| (0..128u16).map(move |y| ((x << 1) as u8, (y << 1) as u8)))
+            .collect();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for i in (1..pairs.len()).rev() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            pairs.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+        let a: Vec<u8> = pairs.iter().map(|p| p.0).collect();
+        let b: Vec<u8> = pairs.iter().map(|p| p.1).collect();
+        for (p, g) in Palette::ALL
+            .into_iter()
+            .flat_map(|p| Gray::ALL.map(|g| (p, g)))
+        {
+            for len in [a.len(), 16_000, 130, 63, 1] {
+                let mut out = vec![0u8; len];
+                max_gray(p, g, &a[..len], &b[..len], &mut out);
+                for i in 0..len {
+                    assert_eq!(
+                        out[i],
+                        p.gray_max(g, a[i], b[i]),
+                        "{p:?} {g:?} len {len} px {i}"
+                    );
+                }
             }
         }
     }

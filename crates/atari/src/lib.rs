@@ -28,6 +28,7 @@ pub mod annotations;
 pub mod env;
 pub mod error;
 pub mod frame;
+mod frame_simd;
 pub mod games;
 pub mod roms;
 

@@ -36,6 +36,7 @@ pub mod bench;
 pub mod error;
 pub mod options;
 pub mod resize;
+mod resize_simd;
 pub mod single;
 pub mod vec;
 

@@ -2,6 +2,7 @@
 //! the DQN observation (210x160 -> 84x84).
 
 use crate::error::EnvError;
+use crate::resize_simd::{self, HorizontalGroups};
 
 /// One source sample's weight in one output sample.
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +36,8 @@ pub struct AreaResize {
     /// (rows, columns) per output pixel when both factors are integers: OpenCV's
     /// integer-factor path instead of the taps.
     block: Option<(usize, usize)>,
+    /// The horizontal taps regrouped for the AVX-512 pass (one channel, when they fit).
+    simd_x: Option<HorizontalGroups>,
     /// Horizontally resized source rows: src height x dst width x channels.
     rows: Vec<f32>,
     /// One output row being summed.
@@ -137,6 +140,9 @@ impl AreaResize {
         let y = FixedTaps::new(&area_taps(src.0, dst.0), dst.0);
         let block = (src.0.is_multiple_of(dst.0) && src.1.is_multiple_of(dst.1))
             .then(|| (src.0 / dst.0, src.1 / dst.1));
+        let simd_x = (channels == 1 && block.is_none())
+            .then(|| HorizontalGroups::new(&x.src, &x.weight, x.width, dst.1))
+            .flatten();
         Ok(AreaResize {
             src,
             dst,
@@ -144,6 +150,7 @@ impl AreaResize {
             x,
             y,
             block,
+            simd_x,
             rows: vec![0.0; src.0 * dst.1 * channels],
             acc: vec![0.0; dst.1 * channels],
         })
@@ -166,7 +173,13 @@ impl AreaResize {
             self.apply_blocks(block, input, out);
             return;
         }
-        let (xw, yw) = (self.x.width, self.y.width);
+        #[cfg(target_arch = "x86_64")]
+        if self.simd_x.is_some() && resize_simd::available() {
+            // SAFETY: the CPU has avx512f (checked) and the sizes were asserted above.
+            unsafe { self.apply_avx512(input, out) };
+            return;
+        }
+        let xw = self.x.width;
         let n = self.dst.1;
         let mut line_f = [0f32; 1024 * 3];
         // Horizontal pass, once per source row: buf = ((0 + s0 * w0) + s1 * w1) + ...,
@@ -176,9 +189,7 @@ impl AreaResize {
             .zip(self.rows.chunks_exact_mut(out_row))
         {
             let line_f = &mut line_f[..in_row];
-            for (f, &v) in line_f.iter_mut().zip(line) {
-                *f = v as f32;
-            }
+            to_f32(line, line_f);
             if c == 1 {
                 row.fill(0.0);
                 for t in 0..xw {
@@ -207,11 +218,43 @@ impl AreaResize {
                 }
             }
         }
-        // Vertical pass: sum = b0 * r0, then sum += b1 * r1, ... (elementwise, vectorised);
-        // then round.
+        self.vertical_pass(out);
+    }
+
+    /// [`Self::apply`] for one channel with the AVX-512 horizontal pass; the conversion and
+    /// the vertical pass are the scalar code, compiled here with AVX-512 (same operations in
+    /// the same order, so the same bytes).
+    ///
+    /// # Safety
+    /// The CPU must have avx512f, `self.simd_x` must be set, and the slices sized as
+    /// `apply` asserts.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn apply_avx512(&mut self, input: &[u8], out: &mut [u8]) {
+        let Some(groups) = &self.simd_x else {
+            return;
+        };
+        let in_row = self.src.1;
+        // The row plus a window of padding: every group reads 32 floats from its base.
+        let mut line_f = [0f32; 1024 + resize_simd::WINDOW];
+        for (line, row) in input
+            .chunks_exact(in_row)
+            .zip(self.rows.chunks_exact_mut(self.dst.1))
+        {
+            to_f32(line, &mut line_f[..in_row]);
+            resize_simd::horizontal_row(groups, &line_f, row);
+        }
+        self.vertical_pass(out);
+    }
+
+    /// Vertical pass: sum = b0 * r0, then sum += b1 * r1, ... (elementwise, vectorised);
+    /// then round.
+    #[inline(always)]
+    fn vertical_pass(&mut self, out: &mut [u8]) {
+        let out_row = self.dst.1 * self.channels;
         let acc = &mut self.acc;
         for (dy, o) in out.chunks_exact_mut(out_row).enumerate() {
-            for t in 0..yw {
+            for t in 0..self.y.width {
                 let s = self.y.src[t * self.dst.0 + dy];
                 let w = self.y.weight[t * self.dst.0 + dy];
                 let r = &self.rows[s * out_row..(s + 1) * out_row];
@@ -229,6 +272,14 @@ impl AreaResize {
                 *v = round_to_u8(a);
             }
         }
+    }
+}
+
+/// Bytes to floats (vectorised by the compiler).
+#[inline(always)]
+fn to_f32(line: &[u8], out: &mut [f32]) {
+    for (f, &v) in out.iter_mut().zip(line) {
+        *f = v as f32;
     }
 }
 
@@ -267,9 +318,76 @@ impl AreaResize {
 /// OpenCV's `saturate_cast<uchar>(float)`: round to nearest with ties to even, then clamp.
 /// Adding and subtracting 2^23 rounds a float in [0, 2^23) to an integer in the current
 /// (nearest-even) mode without a libm call; sums here are never negative.
-#[inline]
+#[inline(always)]
 fn round_to_u8(v: f32) -> u8 {
     const SHIFT: f32 = 8_388_608.0;
     let r = if v < SHIFT { (v + SHIFT) - SHIFT } else { v };
     r.clamp(0.0, 255.0) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scramble of bytes that hits every value and rounding tie pattern often enough.
+    fn noise(len: usize, mut state: u64) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 24) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_avx512_pass_gives_the_scalar_bytes() {
+        // The SIMD horizontal pass must be the scalar pass bit for bit (the OpenCV checksums
+        // of tests/resize.rs then hold for both). Without avx512f only the scalar path runs
+        // and this compares it with itself; say which.
+        eprintln!("avx512f pass available: {}", resize_simd::available());
+        let sizes = [
+            ((210, 160), (84, 84)),
+            ((210, 160), (100, 77)),
+            ((250, 160), (84, 84)),
+            ((210, 160), (64, 50)),
+            ((210, 160), (160, 150)),
+            ((84, 84), (42, 41)),
+        ];
+        for (src, dst) in sizes {
+            let mut fast = AreaResize::new(src, dst, 1).unwrap();
+            if (src, dst) == ((210, 160), (84, 84)) {
+                assert!(
+                    fast.simd_x.is_some(),
+                    "the DQN size must use the grouped taps"
+                );
+            }
+            let mut scalar = fast.clone();
+            scalar.simd_x = None;
+            for seed in 1..4u64 {
+                let mut input = noise(src.0 * src.1, seed * 0x9e37_79b9);
+                if seed == 3 {
+                    // Flat areas: many exact halves and ties.
+                    for (i, v) in input.iter_mut().enumerate() {
+                        *v = if (i / 7) % 3 == 0 {
+                            255
+                        } else {
+                            (i / 160) as u8 & 1
+                        };
+                    }
+                }
+                let (mut a, mut b) = (vec![0u8; dst.0 * dst.1], vec![0u8; dst.0 * dst.1]);
+                fast.apply(&input, &mut a);
+                scalar.apply(&input, &mut b);
+                assert_eq!(a, b, "{src:?} -> {dst:?}, seed {seed}");
+                // And the horizontal pass's floats themselves, bit for bit.
+                let bits = |r: &AreaResize| r.rows.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert!(
+                    bits(&fast) == bits(&scalar),
+                    "{src:?} -> {dst:?}, seed {seed}: rows"
+                );
+            }
+        }
+    }
 }

@@ -1,0 +1,117 @@
+//! Owns the AVX-512 horizontal pass of the one-channel area resize: per source row, 16
+//! outputs at a time, each tap's sources picked from a 32-float window of the row by one
+//! permute, multiplied and added in the scalar pass's order (so the same floats, bit for
+//! bit; no fused multiply-add). Used when the CPU has `avx512f` and every group of 16
+//! outputs reads from 32 consecutive source pixels (true for 210x160 -> 84x84).
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+use std::sync::OnceLock;
+
+/// Outputs per group (one 512-bit register of f32).
+pub(crate) const LANES: usize = 16;
+/// Source floats one group can read (two registers).
+pub(crate) const WINDOW: usize = 32;
+
+/// The horizontal taps regrouped for the kernel.
+#[derive(Debug, Clone)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) struct HorizontalGroups {
+    /// Taps per output.
+    taps: usize,
+    /// Outputs per row.
+    outputs: usize,
+    /// Per group: the first source pixel of its window.
+    base: Vec<usize>,
+    /// Per group and tap: each lane's source offset in the window (`u32`, < 32).
+    offset: Vec<[u32; LANES]>,
+    /// Per group and tap: each lane's weight (0 for lanes past the last output).
+    weight: Vec<[f32; LANES]>,
+}
+
+impl HorizontalGroups {
+    /// Regroups tap-major tables (`src[t * outputs + d]`, `weight[...]`, `taps` per output);
+    /// `None` when some group's sources span more than the window (the scalar pass is used
+    /// then).
+    pub(crate) fn new(src: &[usize], weight: &[f32], taps: usize, outputs: usize) -> Option<Self> {
+        let groups = outputs.div_ceil(LANES);
+        let mut g = HorizontalGroups {
+            taps,
+            outputs,
+            base: Vec::with_capacity(groups),
+            offset: Vec::with_capacity(groups * taps),
+            weight: Vec::with_capacity(groups * taps),
+        };
+        for group in 0..groups {
+            let lanes = (group * LANES)..((group + 1) * LANES).min(outputs);
+            let sources = || {
+                lanes
+                    .clone()
+                    .flat_map(|d| (0..taps).map(move |t| src[t * outputs + d]))
+            };
+            let base = sources().min()?;
+            if sources().max()? - base >= WINDOW {
+                return None;
+            }
+            g.base.push(base);
+            for t in 0..taps {
+                let (mut o, mut w) = ([0u32; LANES], [0f32; LANES]);
+                for d in lanes.clone() {
+                    o[d - group * LANES] = (src[t * outputs + d] - base) as u32;
+                    w[d - group * LANES] = weight[t * outputs + d];
+                }
+                g.offset.push(o);
+                g.weight.push(w);
+            }
+        }
+        Some(g)
+    }
+}
+
+/// Whether the kernel can run on this CPU (checked once).
+pub(crate) fn available() -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("avx512f")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
+
+/// One source row's horizontal pass: `row[d] = ((0 + s0 * w0) + s1 * w1) + ...` for every
+/// output `d`, as the scalar pass computes it.
+///
+/// # Safety
+/// [`available`] must be true; `line` must hold at least `base + WINDOW` floats for every
+/// group (the caller pads it), and `row` exactly `outputs`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn horizontal_row(g: &HorizontalGroups, line: &[f32], row: &mut [f32]) {
+    debug_assert_eq!(row.len(), g.outputs);
+    for (group, &base) in g.base.iter().enumerate() {
+        debug_assert!(base + WINDOW <= line.len());
+        let lo = _mm512_loadu_ps(line.as_ptr().add(base));
+        let hi = _mm512_loadu_ps(line.as_ptr().add(base + LANES));
+        let mut acc = _mm512_setzero_ps();
+        for t in 0..g.taps {
+            let k = group * g.taps + t;
+            let idx = _mm512_loadu_si512(g.offset[k].as_ptr().cast());
+            let w = _mm512_loadu_ps(g.weight[k].as_ptr());
+            let v = _mm512_permutex2var_ps(lo, idx, hi);
+            acc = _mm512_add_ps(acc, _mm512_mul_ps(v, w));
+        }
+        let first = group * LANES;
+        let lanes = (g.outputs - first).min(LANES);
+        if lanes == LANES {
+            _mm512_storeu_ps(row.as_mut_ptr().add(first), acc);
+        } else {
+            let mask: __mmask16 = (1u16 << lanes) - 1;
+            _mm512_mask_storeu_ps(row.as_mut_ptr().add(first), mask, acc);
+        }
+    }
+}
