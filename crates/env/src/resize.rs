@@ -218,7 +218,11 @@ impl AreaResize {
                 }
             }
         }
-        self.vertical_pass(out);
+        self.vertical_pass(out, |acc, o| {
+            for (v, &a) in o.iter_mut().zip(acc) {
+                *v = round_to_u8(a);
+            }
+        });
     }
 
     /// [`Self::apply`] for one channel with the AVX-512 horizontal pass; the conversion and
@@ -244,13 +248,14 @@ impl AreaResize {
             to_f32(line, &mut line_f[..in_row]);
             resize_simd::horizontal_row(groups, &line_f, row);
         }
-        self.vertical_pass(out);
+        // SAFETY: as this function's (avx512f), and the rows have equal lengths.
+        self.vertical_pass(out, |acc, o| unsafe { resize_simd::round_row(acc, o) });
     }
 
     /// Vertical pass: sum = b0 * r0, then sum += b1 * r1, ... (elementwise, vectorised);
-    /// then round.
+    /// then `round` turns each output row's sums into bytes.
     #[inline(always)]
-    fn vertical_pass(&mut self, out: &mut [u8]) {
+    fn vertical_pass(&mut self, out: &mut [u8], round: impl Fn(&[f32], &mut [u8])) {
         let out_row = self.dst.1 * self.channels;
         let acc = &mut self.acc;
         for (dy, o) in out.chunks_exact_mut(out_row).enumerate() {
@@ -268,9 +273,7 @@ impl AreaResize {
                     }
                 }
             }
-            for (v, &a) in o.iter_mut().zip(acc.iter()) {
-                *v = round_to_u8(a);
-            }
+            round(acc, o);
         }
     }
 }

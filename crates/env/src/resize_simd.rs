@@ -115,3 +115,29 @@ pub(crate) unsafe fn horizontal_row(g: &HorizontalGroups, line: &[f32], row: &mu
         }
     }
 }
+
+/// `out[i] = round_to_u8(acc[i])` (clamp to 0..=255, round to nearest even) 16 at a time:
+/// for the finite, non-negative sums of the resize, the same bytes as the scalar rounding
+/// (clamping before rounding changes nothing there: 255 stays 255, 0 stays 0).
+///
+/// # Safety
+/// [`available`] must be true; `out` must be at least as long as `acc`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn round_row(acc: &[f32], out: &mut [u8]) {
+    debug_assert!(out.len() >= acc.len());
+    let (zero, top) = (_mm512_setzero_ps(), _mm512_set1_ps(255.0));
+    for start in (0..acc.len()).step_by(LANES) {
+        let lanes = (acc.len() - start).min(LANES);
+        let mask: __mmask16 = if lanes == LANES {
+            u16::MAX
+        } else {
+            (1u16 << lanes) - 1
+        };
+        let v = _mm512_maskz_loadu_ps(mask, acc.as_ptr().add(start));
+        let v = _mm512_max_ps(_mm512_min_ps(v, top), zero);
+        // Default MXCSR rounding: to nearest, ties to even.
+        let bytes = _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(v));
+        _mm_mask_storeu_epi8(out.as_mut_ptr().add(start).cast(), mask, bytes);
+    }
+}
