@@ -48,6 +48,10 @@ pub struct BenchEnvArgs {
     /// Seed (envs and the random actions).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Microseconds a waiting thread polls before it sleeps (`VecEnv::set_spin_wait`; 0:
+    /// sleep at once).
+    #[arg(long, default_value_t = dimua_env::DEFAULT_SPIN.as_micros() as u64)]
+    pub spin_wait_us: u64,
     #[command(flatten)]
     pub rom: RomArgs,
 }
@@ -221,7 +225,8 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 seed: args.seed,
                 options: options.clone(),
             };
-            let result = dimua_env::bench_env(&rom, config, args.warmup, args.steps)?;
+            let spin = std::time::Duration::from_micros(args.spin_wait_us);
+            let result = dimua_env::bench_env(&rom, config, spin, args.warmup, args.steps)?;
             let report = serde_json::json!({
                 "game": game.name,
                 "preset": args.env.preset,

@@ -1,6 +1,6 @@
 //! Owns the environment throughput benchmark behind `dimua bench env`.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use dimua_atari::Rom;
 use rand::{Rng, SeedableRng};
@@ -19,6 +19,8 @@ pub struct EnvBenchResult {
     pub threads: usize,
     /// Results per receive (= envs: sync mode).
     pub batch_size: usize,
+    /// Microseconds waiting threads polled before sleeping ([`VecEnv::set_spin_wait`]).
+    pub spin_wait_us: u64,
     /// Timed agent steps, all envs together (one env `step` = one agent step = `frame_skip`
     /// emulator frames, plus reset frames when an episode ends).
     pub agent_steps: u64,
@@ -38,10 +40,12 @@ pub struct EnvBenchResult {
 
 /// Resets, runs `warmup` untimed then `steps` timed agent steps per env with uniform random
 /// actions (ChaCha8 seeded by `config.seed`). Sync mode when `batch_size == num_envs`, else
-/// async: every received env gets its next action at once, envpool's async loop.
+/// async: every received env gets its next action at once, envpool's async loop. `spin` is
+/// the envs' [`VecEnv::set_spin_wait`].
 pub fn bench_env(
     rom: &Rom,
     config: VecEnvConfig,
+    spin: Duration,
     warmup: u64,
     steps: u64,
 ) -> Result<EnvBenchResult, EnvError> {
@@ -56,6 +60,7 @@ pub fn bench_env(
     let (n, b) = (config.num_envs, config.batch_size);
     let built = Instant::now();
     let mut envs = VecEnv::new(rom, config)?;
+    envs.set_spin_wait(spin);
     let build_seconds = built.elapsed().as_secs_f64();
     let k = envs.num_actions();
     let mut obs = vec![0u8; n * envs.obs_len()];
@@ -124,6 +129,7 @@ pub fn bench_env(
         envs: n,
         threads: envs.config().threads,
         batch_size: b,
+        spin_wait_us: spin.as_micros() as u64,
         agent_steps,
         seconds,
         agent_steps_per_s: agent_steps as f64 / seconds,

@@ -45,6 +45,6 @@ pub use crate::error::EnvError;
 pub use crate::options::{EnvOptions, Preset, PRESETS};
 pub use crate::resize::AreaResize;
 pub use crate::single::{PresetEnv, Transition};
-pub use crate::vec::{StepBatch, VecEnv, VecEnvConfig};
+pub use crate::vec::{StepBatch, VecEnv, VecEnvConfig, DEFAULT_SPIN};
 /// How gray observations are made (an [`EnvOptions`] field).
 pub use dimua_atari::Gray;

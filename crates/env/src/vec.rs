@@ -1,8 +1,10 @@
 //! Owns [`VecEnv`]: N preset environments stepped by T worker threads, in envpool's sync and
 //! async modes, writing into caller-provided buffers.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crossbeam::channel::{bounded, Receiver, Sender};
 use dimua_atari::Rom;
@@ -82,6 +84,8 @@ pub struct VecEnv {
     finished_tx: Sender<usize>,
     finished: Receiver<usize>,
     workers: Vec<JoinHandle<()>>,
+    /// Microseconds a waiting thread polls before it sleeps (shared with the workers).
+    spin_us: Arc<AtomicU64>,
     in_flight: Vec<bool>,
     pending: usize,
     config: VecEnvConfig,
@@ -133,15 +137,17 @@ impl VecEnv {
         let slots = Arc::new(slots);
         let (task_tx, task_rx) = bounded::<Task>(config.num_envs);
         let (done_tx, done_rx) = bounded::<usize>(config.num_envs);
+        let spin_us = Arc::new(AtomicU64::new(DEFAULT_SPIN.as_micros() as u64));
         // The caller's thread is one of the `threads`: it steps envs while it waits.
         let workers = (0..config.threads.min(config.num_envs) - 1)
             .map(|k| {
                 let slots = Arc::clone(&slots);
                 let task_rx = task_rx.clone();
+                let spin_us = Arc::clone(&spin_us);
                 let done_tx = done_tx.clone();
                 std::thread::Builder::new()
                     .name(format!("dimua-env-{k}"))
-                    .spawn(move || worker(&slots, &task_rx, &done_tx))
+                    .spawn(move || worker(&slots, &task_rx, &done_tx, &spin_us))
                     .map_err(|e| EnvError::Worker(format!("cannot start a thread: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -152,6 +158,7 @@ impl VecEnv {
             finished_tx: done_tx,
             finished: done_rx,
             workers,
+            spin_us,
             in_flight: vec![false; config.num_envs],
             pending: 0,
             config,
@@ -160,6 +167,18 @@ impl VecEnv {
             num_actions,
             num_labels,
         })
+    }
+
+    /// How long waiting threads poll for the next task or result before they sleep
+    /// ([`DEFAULT_SPIN`] unless set; zero sleeps at once). Polling saves the wake-up after
+    /// each vector step when the agent calls back quickly; an agent that computes for
+    /// milliseconds between steps on the same cores may prefer zero. Trajectories do not
+    /// depend on it.
+    pub fn set_spin_wait(&self, spin: Duration) {
+        self.spin_us.store(
+            spin.as_micros().min(u64::MAX as u128) as u64,
+            Ordering::Relaxed,
+        );
     }
 
     /// The configuration.
@@ -364,10 +383,8 @@ impl VecEnv {
             match self.task_queue.try_recv() {
                 Ok(task) => run_task(&self.slots, task, &self.finished_tx),
                 Err(_) => {
-                    break self
-                        .finished
-                        .recv()
-                        .map_err(|_| EnvError::Worker("every worker has exited".into()))?
+                    break spin_then_recv(&self.finished, &self.spin_us)
+                        .ok_or_else(|| EnvError::Worker("every worker has exited".into()))?
                 }
             }
         };
@@ -410,9 +427,40 @@ impl VecEnv {
     }
 }
 
-fn worker(slots: &[Mutex<Slot>], tasks: &Receiver<Task>, finished: &Sender<usize>) {
-    while let Ok(task) = tasks.recv() {
+fn worker(
+    slots: &[Mutex<Slot>],
+    tasks: &Receiver<Task>,
+    finished: &Sender<usize>,
+    spin_us: &AtomicU64,
+) {
+    while let Some(task) = spin_then_recv(tasks, spin_us) {
         run_task(slots, task, finished);
+    }
+}
+
+/// How long a waiting thread (a worker between tasks, the caller waiting for results) polls
+/// before it sleeps in the channel, unless [`VecEnv::set_spin_wait`] says otherwise. Being
+/// woken from sleep costs a VM tens of microseconds per vector step; polling costs the CPU
+/// time the agent may want between steps (BENCHMARKS.md measures both).
+pub const DEFAULT_SPIN: Duration = Duration::from_micros(200);
+
+/// The next message: polled for up to `spin_us` microseconds, then waited for; `None` once
+/// the channel is closed and empty.
+fn spin_then_recv<T>(rx: &Receiver<T>, spin_us: &AtomicU64) -> Option<T> {
+    let spin = Duration::from_micros(spin_us.load(Ordering::Relaxed));
+    let start = Instant::now();
+    loop {
+        match rx.try_recv() {
+            Ok(v) => return Some(v),
+            Err(crossbeam::channel::TryRecvError::Disconnected) => return None,
+            Err(crossbeam::channel::TryRecvError::Empty) => {}
+        }
+        if start.elapsed() >= spin {
+            return rx.recv().ok();
+        }
+        for _ in 0..64 {
+            std::hint::spin_loop();
+        }
     }
 }
 

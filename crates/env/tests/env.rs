@@ -11,6 +11,7 @@ use dimua_env::{
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::time::Duration;
 
 fn vec_env(game: &str, options: EnvOptions, n: usize, threads: usize, batch: usize) -> VecEnv {
     let config = VecEnvConfig {
@@ -357,6 +358,15 @@ fn same_seed_same_trajectories_whatever_the_thread_count() {
         );
         assert!(trace == reference, "{threads} threads differ from 1 thread");
     }
+    // Nor on how long waiting threads poll before sleeping.
+    for spin in [Duration::ZERO, Duration::from_millis(5)] {
+        let mut envs = vec_env("breakout", options.clone(), 5, 2, 5);
+        envs.set_spin_wait(spin);
+        assert!(
+            sync_rollout(&mut envs, 150) == reference,
+            "spin wait {spin:?} changed the trajectories"
+        );
+    }
     // Sticky actions draw from ALE's seeded RNG: reproducible, and they change the game.
     let machado = Preset::Machado.options();
     let a = sync_rollout(&mut vec_env("breakout", machado.clone(), 2, 2, 2), 150);
@@ -477,7 +487,8 @@ fn bench_env_with_zero_steps_is_refused() {
         seed: 1,
         options: Preset::Dqn.options(),
     };
-    let err = dimua_env::bench_env(&common::rom("pong"), config, 0, 0).unwrap_err();
+    let err = dimua_env::bench_env(&common::rom("pong"), config, dimua_env::DEFAULT_SPIN, 0, 0)
+        .unwrap_err();
     assert!(
         err.to_string().contains("--steps must be at least 1"),
         "{err}"
@@ -495,7 +506,8 @@ fn bench_env_counts_every_timed_step_and_reports_the_build_time_apart() {
         seed: 3,
         options: Preset::Dqn.options(),
     };
-    let r = dimua_env::bench_env(&common::rom("pong"), config, 5, 20).unwrap();
+    let r =
+        dimua_env::bench_env(&common::rom("pong"), config, dimua_env::DEFAULT_SPIN, 5, 20).unwrap();
     assert_eq!((r.envs, r.threads, r.batch_size), (2, 2, 2));
     assert_eq!(r.agent_steps, 40);
     assert!(r.seconds > 0.0 && r.agent_steps_per_s > 0.0, "{r:?}");
