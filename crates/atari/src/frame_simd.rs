@@ -16,13 +16,15 @@ pub(crate) struct EvenTables {
     pub ale: [u8; 128],
 }
 
-/// Whether the kernels can run on this CPU (checked once).
+/// Whether the kernels can run on this CPU (checked once), unless `DIMUA_SIMD=off` asks
+/// for the portable path (same bytes; for comparing the two).
 pub(crate) fn available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
     *AVAILABLE.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
         {
-            std::arch::is_x86_feature_detected!("avx512f")
+            simd_allowed()
+                && std::arch::is_x86_feature_detected!("avx512f")
                 && std::arch::is_x86_feature_detected!("avx512bw")
                 && std::arch::is_x86_feature_detected!("avx512vbmi")
         }
@@ -134,4 +136,10 @@ unsafe fn load_halves(a: &[u8], b: &[u8], k: usize) -> (__m512i, __m512i) {
     let x = _mm512_loadu_si512(a.as_ptr().add(k * 64).cast());
     let y = _mm512_loadu_si512(b.as_ptr().add(k * 64).cast());
     (_mm512_srli_epi16::<1>(x), _mm512_srli_epi16::<1>(y))
+}
+
+/// False when the environment variable `DIMUA_SIMD` is `off` (or `0`): dimua's SIMD kernels
+/// (observation gray and resize) then take their portable paths, which give the same bytes.
+pub fn simd_allowed() -> bool {
+    !matches!(std::env::var("DIMUA_SIMD").as_deref(), Ok("off") | Ok("0"))
 }

@@ -39,6 +39,7 @@ pub use crate::annotations::{
 pub use crate::env::{ale_seed_from, random_action, AtariAriEnv, EnvConfig, StepOutcome};
 pub use crate::error::AtariError;
 pub use crate::frame::{rgb_to_gray, Gray, Palette, SCREEN_HEIGHT, SCREEN_PIXELS, SCREEN_WIDTH};
+pub use crate::frame_simd::simd_allowed;
 pub use crate::games::{all_games, atariari_games, game_by_md5, resolve_game, Game};
 pub use crate::roms::{
     load_rom, md5_hex, ImportReport, Rom, RomOptions, RomSource, RomStore, StoreEntry,

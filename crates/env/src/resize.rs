@@ -175,7 +175,7 @@ impl AreaResize {
         }
         #[cfg(target_arch = "x86_64")]
         if self.simd_x.is_some() && resize_simd::available() {
-            // SAFETY: the CPU has avx512f (checked) and the sizes were asserted above.
+            // SAFETY: the CPU has the features (checked) and the sizes were asserted above.
             unsafe { self.apply_avx512(input, out) };
             return;
         }
@@ -225,30 +225,26 @@ impl AreaResize {
         });
     }
 
-    /// [`Self::apply`] for one channel with the AVX-512 horizontal pass; the conversion and
-    /// the vertical pass are the scalar code, compiled here with AVX-512 (same operations in
-    /// the same order, so the same bytes).
+    /// [`Self::apply`] for one channel with the AVX-512 horizontal pass and rounding; the
+    /// vertical pass is the scalar code, compiled here with AVX-512 (same operations in the
+    /// same order, so the same bytes).
     ///
     /// # Safety
-    /// The CPU must have avx512f, `self.simd_x` must be set, and the slices sized as
+    /// The CPU must have avx512f, avx512bw and avx512vl, `self.simd_x` must be set, and the slices sized as
     /// `apply` asserts.
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     unsafe fn apply_avx512(&mut self, input: &[u8], out: &mut [u8]) {
         let Some(groups) = &self.simd_x else {
             return;
         };
-        let in_row = self.src.1;
-        // The row plus a window of padding: every group reads 32 floats from its base.
-        let mut line_f = [0f32; 1024 + resize_simd::WINDOW];
         for (line, row) in input
-            .chunks_exact(in_row)
+            .chunks_exact(self.src.1)
             .zip(self.rows.chunks_exact_mut(self.dst.1))
         {
-            to_f32(line, &mut line_f[..in_row]);
-            resize_simd::horizontal_row(groups, &line_f, row);
+            resize_simd::horizontal_row(groups, line, row);
         }
-        // SAFETY: as this function's (avx512f), and the rows have equal lengths.
+        // SAFETY: the CPU has this function's features, and the rows have equal lengths.
         self.vertical_pass(out, |acc, o| unsafe { resize_simd::round_row(acc, o) });
     }
 

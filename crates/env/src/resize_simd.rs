@@ -1,7 +1,7 @@
 //! Owns the AVX-512 horizontal pass of the one-channel area resize: per source row, 16
 //! outputs at a time, each tap's sources picked from a 32-float window of the row by one
 //! permute, multiplied and added in the scalar pass's order (so the same floats, bit for
-//! bit; no fused multiply-add). Used when the CPU has `avx512f` and every group of 16
+//! bit; no fused multiply-add). Used when the CPU has `avx512f`, `avx512bw`, `avx512vl` and every group of 16
 //! outputs reads from 32 consecutive source pixels (true for 210x160 -> 84x84).
 
 #[cfg(target_arch = "x86_64")]
@@ -74,7 +74,7 @@ pub(crate) fn available() -> bool {
     *AVAILABLE.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
         {
-            std::arch::is_x86_feature_detected!("avx512f")
+            dimua_atari::simd_allowed() && std::arch::is_x86_feature_detected!("avx512f")
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
@@ -84,19 +84,19 @@ pub(crate) fn available() -> bool {
 }
 
 /// One source row's horizontal pass: `row[d] = ((0 + s0 * w0) + s1 * w1) + ...` for every
-/// output `d`, as the scalar pass computes it.
+/// output `d`, as the scalar pass computes it. Each group's 32-byte window is loaded with a
+/// mask (nothing past the row is read) and widened to floats in registers.
 ///
 /// # Safety
-/// [`available`] must be true; `line` must hold at least `base + WINDOW` floats for every
-/// group (the caller pads it), and `row` exactly `outputs`.
+/// [`available`] must be true; `row` must hold exactly `outputs` floats and `line` every
+/// tap's source.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn horizontal_row(g: &HorizontalGroups, line: &[f32], row: &mut [f32]) {
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(crate) unsafe fn horizontal_row(g: &HorizontalGroups, line: &[u8], row: &mut [f32]) {
     debug_assert_eq!(row.len(), g.outputs);
     for (group, &base) in g.base.iter().enumerate() {
-        debug_assert!(base + WINDOW <= line.len());
-        let lo = _mm512_loadu_ps(line.as_ptr().add(base));
-        let hi = _mm512_loadu_ps(line.as_ptr().add(base + LANES));
+        let lo = window_half(line, base);
+        let hi = window_half(line, base + LANES);
         let mut acc = _mm512_setzero_ps();
         for t in 0..g.taps {
             let k = group * g.taps + t;
@@ -114,6 +114,22 @@ pub(crate) unsafe fn horizontal_row(g: &HorizontalGroups, line: &[f32], row: &mu
             _mm512_mask_storeu_ps(row.as_mut_ptr().add(first), mask, acc);
         }
     }
+}
+
+/// `line[start..start + 16]` as 16 floats (bytes past the row's end read as 0, unread).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn window_half(line: &[u8], start: usize) -> __m512 {
+    let valid = line.len().saturating_sub(start).min(LANES);
+    let mask: __mmask16 = if valid == LANES {
+        u16::MAX
+    } else {
+        (1u16 << valid) - 1
+    };
+    // A masked load does not touch the masked-off bytes (no fault past the slice's end).
+    let bytes = _mm_maskz_loadu_epi8(mask, line.as_ptr().wrapping_add(start).cast());
+    _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes))
 }
 
 /// `out[i] = round_to_u8(acc[i])` (clamp to 0..=255, round to nearest even) 16 at a time:
