@@ -18,6 +18,7 @@ pub(crate) struct EvenTables {
 
 /// Whether the kernels can run on this CPU (checked once), unless `DIMUA_SIMD=off` asks
 /// for the portable path (same bytes; for comparing the two).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) fn available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
     *AVAILABLE.get_or_init(|| {

@@ -2,7 +2,7 @@
 //! the DQN observation (210x160 -> 84x84).
 
 use crate::error::EnvError;
-use crate::resize_simd::{self, HorizontalGroups};
+use crate::resize_simd::HorizontalGroups;
 
 /// One source sample's weight in one output sample.
 #[derive(Debug, Clone, Copy)]
@@ -174,7 +174,7 @@ impl AreaResize {
             return;
         }
         #[cfg(target_arch = "x86_64")]
-        if self.simd_x.is_some() && resize_simd::available() {
+        if self.simd_x.is_some() && crate::resize_simd::available() {
             // SAFETY: the CPU has the features (checked) and the sizes were asserted above.
             unsafe { self.apply_avx512(input, out) };
             return;
@@ -242,10 +242,12 @@ impl AreaResize {
             .chunks_exact(self.src.1)
             .zip(self.rows.chunks_exact_mut(self.dst.1))
         {
-            resize_simd::horizontal_row(groups, line, row);
+            crate::resize_simd::horizontal_row(groups, line, row);
         }
         // SAFETY: the CPU has this function's features, and the rows have equal lengths.
-        self.vertical_pass(out, |acc, o| unsafe { resize_simd::round_row(acc, o) });
+        self.vertical_pass(out, |acc, o| unsafe {
+            crate::resize_simd::round_row(acc, o)
+        });
     }
 
     /// Vertical pass: sum = b0 * r0, then sum += b1 * r1, ... (elementwise, vectorised);
@@ -345,7 +347,10 @@ mod tests {
         // The SIMD horizontal pass must be the scalar pass bit for bit (the OpenCV checksums
         // of tests/resize.rs then hold for both). Without avx512f only the scalar path runs
         // and this compares it with itself; say which.
-        eprintln!("avx512f pass available: {}", resize_simd::available());
+        eprintln!(
+            "AVX-512 pass available: {}",
+            crate::resize_simd::available()
+        );
         let sizes = [
             ((210, 160), (84, 84)),
             ((210, 160), (100, 77)),

@@ -69,6 +69,7 @@ impl HorizontalGroups {
 }
 
 /// Whether the kernel can run on this CPU (checked once).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) fn available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
     *AVAILABLE.get_or_init(|| {
@@ -139,7 +140,7 @@ unsafe fn window_half(line: &[u8], start: usize) -> __m512 {
 /// # Safety
 /// [`available`] must be true; `out` must be at least as long as `acc`.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 pub(crate) unsafe fn round_row(acc: &[f32], out: &mut [u8]) {
     debug_assert!(out.len() >= acc.len());
     let (zero, top) = (_mm512_setzero_ps(), _mm512_set1_ps(255.0));
