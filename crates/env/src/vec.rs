@@ -441,7 +441,8 @@ fn worker(
 /// How long a waiting thread (a worker between tasks, the caller waiting for results) polls
 /// before it sleeps in the channel, unless [`VecEnv::set_spin_wait`] says otherwise. Being
 /// woken from sleep costs a VM tens of microseconds per vector step; polling costs the CPU
-/// time the agent may want between steps (BENCHMARKS.md measures both).
+/// time the agent may want between steps (BENCHMARKS.md: its effect on `dimua bench env`;
+/// the cost to an agent was not measured).
 pub const DEFAULT_SPIN: Duration = Duration::from_micros(200);
 
 /// The next message: polled for up to `spin_us` microseconds, then waited for; `None` once
