@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
-use crate::frame_simd::{self, EvenTables};
+use crate::frame_simd::EvenTables;
 
 /// Screen height in pixels of every AtariARI game (a few other games have more rows; ask
 /// [`crate::Ale::height`]).
@@ -183,15 +183,16 @@ pub fn max_gray(palette: Palette, gray: Gray, a: &[u8], b: &[u8], out: &mut [u8]
     let or = |s: &[u8]| s.iter().fold(0u8, |acc, &x| acc | x);
     let odd = (or(a) | or(b)) & 1;
     if odd == 0 {
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
         let mut done = 0;
         #[cfg(target_arch = "x86_64")]
-        if frame_simd::available() {
+        if crate::frame_simd::available() {
             let tables = palette.even_tables();
             // SAFETY: the CPU has the kernels' features (checked), and a, b, out have n bytes.
             done = unsafe {
                 match gray {
-                    Gray::Ale => frame_simd::max_ale_gray(tables, a, b, out),
-                    Gray::Opencv => frame_simd::max_opencv_gray(tables, a, b, out),
+                    Gray::Ale => crate::frame_simd::max_ale_gray(tables, a, b, out),
+                    Gray::Opencv => crate::frame_simd::max_opencv_gray(tables, a, b, out),
                 }
             };
         }
@@ -405,7 +406,7 @@ mod tests {
         // blocks and the table on the rest; elsewhere the table does everything. Either way
         // every pixel must be `gray_max` of its pair (all 128 x 128 even pairs, shuffled so
         // that each 64-byte block mixes many, and lengths that leave a tail).
-        eprintln!("SIMD kernels available: {}", frame_simd::available());
+        eprintln!("SIMD kernels available: {}", crate::frame_simd::available());
         let mut pairs: Vec<(u8, u8)> = (0..128u16)
             .flat_map(|x| (0..128u16).map(move |y| ((x << 1) as u8, (y << 1) as u8)))
             .collect();

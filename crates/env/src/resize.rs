@@ -37,6 +37,7 @@ pub struct AreaResize {
     /// integer-factor path instead of the taps.
     block: Option<(usize, usize)>,
     /// The horizontal taps regrouped for the AVX-512 pass (one channel, when they fit).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     simd_x: Option<HorizontalGroups>,
     /// Horizontally resized source rows: src height x dst width x channels.
     rows: Vec<f32>,

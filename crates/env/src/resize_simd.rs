@@ -75,7 +75,10 @@ pub(crate) fn available() -> bool {
     *AVAILABLE.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
         {
-            dimua_atari::simd_allowed() && std::arch::is_x86_feature_detected!("avx512f")
+            dimua_atari::simd_allowed()
+                && std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512vl")
         }
         #[cfg(not(target_arch = "x86_64"))]
         {

@@ -23,7 +23,7 @@ pub fn majority_values<T: Copy + Eq + Hash>(labels: &[T], n_labels: usize) -> Re
             split: "train".into(),
         });
     }
-    if labels.len() % n_labels != 0 {
+    if !labels.len().is_multiple_of(n_labels) {
         return Err(ProbeError::LengthMismatch {
             what: format!("row-major [N, K={n_labels}] label buffer (length not a multiple of K)"),
             left: labels.len(),

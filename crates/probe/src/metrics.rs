@@ -207,7 +207,7 @@ impl ProbeResult {
             });
         }
         check_pair(y_true, y_pred)?;
-        if y_true.len() % k != 0 {
+        if !y_true.len().is_multiple_of(k) {
             return Err(ProbeError::LengthMismatch {
                 what: format!("row-major [N, K={k}] label buffer (length not a multiple of K)"),
                 left: y_true.len(),
