@@ -156,7 +156,9 @@ def main(argv):
         f"{meta['method']} encoder ({meta['architecture']['heads']}x{meta['architecture']['units']}"
         f", game {meta.get('game')}): {len(frames)} frames -> features {tuple(z.shape)} -> {args.out}"
     )
-    print(f"argmax heads: {heads}")
+    counts = np.bincount(heads, minlength=q.shape[1]).tolist()
+    shown = " ".join(map(str, heads[:16])) + (" ..." if len(heads) > 16 else "")
+    print(f"argmax heads: {shown} (frames per head: {counts})")
     for i, row in enumerate(z[:4]):
         print(f"  frame {i}: " + " ".join(f"{v:+.4f}" for v in row[:6]) + (" ..." if z.shape[1] > 6 else ""))
 
