@@ -56,6 +56,16 @@ fn the_table_sweeps_list_their_runs_without_writing_anything() {
         );
         assert!(t.contains(one), "{t}");
         assert!(!out_dir.exists(), "--dry-run wrote {}", out_dir.display());
+        // A dry run needs no --out (nothing is written): the same list.
+        let bare = run(&[
+            "images",
+            "sweep",
+            "--config",
+            &format!("configs/images/{config}.toml"),
+            "--dry-run",
+        ]);
+        assert!(bare.status.success(), "{}", text(&bare));
+        assert_eq!(text(&bare), t);
     }
 }
 

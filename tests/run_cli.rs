@@ -1571,6 +1571,17 @@ fn a_tiny_figure_sweep_produces_the_figures() {
         .unwrap());
     let config = std::fs::read_to_string(out.join("pong__dim-ua-2x16__s1/config.toml")).unwrap();
     assert!(config.contains("protocol = \"reference\""), "{config}");
+    // Re-run: both finished runs (layouts and protocol set by the sweep) are recognised as
+    // this sweep's and skipped.
+    let again = ok(dimua()
+        .args(["sweep", "--config"])
+        .arg(&sweep)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap());
+    let again = String::from_utf8_lossy(&again.stdout);
+    assert_eq!(again.matches("done, skipped").count(), 2, "{again}");
     ok(dimua()
         .arg("report")
         .arg(&out)
@@ -1754,4 +1765,100 @@ fn st_dim_on_a_pong_dataset(
     )
     .unwrap();
     (ds, config)
+}
+
+/// Bug: `dimua sweep --config configs/paper/<figure>.toml --dry-run`, the command issue
+/// "Every AtariARI method of the seed paper" names, failed with "--out required": a dry run
+/// writes nothing and needs no output folder. Each figure sweep lists its runs without one
+/// (games x methods x layouts x seeds of each file) and creates nothing.
+#[test]
+fn sweep_dry_run_needs_no_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (config, runs) in [
+        ("fig3-units.toml", 19 * 2 * 5 * 5),
+        ("fig4-heads.toml", 6 * 12 * 5),
+        ("fig5-ablations.toml", 6 * 3 * 4 * 5),
+    ] {
+        let out = ok(dimua()
+            .current_dir(tmp.path())
+            .args(["sweep", "--dry-run", "--config"])
+            .arg(root().join("configs/paper").join(config))
+            .output()
+            .unwrap());
+        let text = String::from_utf8_lossy(&out.stdout);
+        let listed = text.lines().filter(|l| l.ends_with(": to run")).count();
+        assert_eq!(listed, runs, "{config}:\n{text}");
+        assert!(
+            text.contains(&format!("[{runs}/{runs}]")),
+            "{config}:\n{text}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "a dry run wrote files"
+    );
+    // Running for real still needs --out, and says so.
+    let err = fails(
+        dimua()
+            .current_dir(tmp.path())
+            .args(["sweep", "--config"])
+            .arg(root().join("configs/paper/fig4-heads.toml"))
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("--out"), "{err}");
+}
+
+/// Bug: `dimua sweep` skipped every run folder holding a `probe.json` as "done", even when the
+/// sweep file had changed since that run (another `[base]`), so `dimua report` mixed results
+/// made with the old settings into the new sweep's table. A finished run is now skipped only
+/// if its saved config is the one the sweep would run; otherwise the sweep stops, naming the
+/// folder, and changes nothing.
+#[test]
+fn sweep_refuses_a_finished_run_of_another_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sweep = tmp.path().join("sweep.toml");
+    let write_sweep = |probe_frames: u32| {
+        std::fs::write(
+            &sweep,
+            format!(
+                "games = [\"pong\"]\nmethods = [\"majority\"]\nseeds = [1]\n[base]\n\
+                 frames = 1000\nprobe_frames = {probe_frames}\ndevice = \"cpu\"\n"
+            ),
+        )
+        .unwrap()
+    };
+    let runs = tmp.path().join("runs");
+    let sweep_cmd = |extra: &[&str]| {
+        dimua()
+            .args(["sweep", "--config"])
+            .arg(&sweep)
+            .arg("--out")
+            .arg(&runs)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    write_sweep(1500);
+    ok(sweep_cmd(&[]));
+    let probe = runs.join("pong__majority__s1/probe.json");
+    let before = std::fs::read(&probe).unwrap();
+    // Unchanged sweep: the finished run is skipped.
+    let again = ok(sweep_cmd(&[]));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("done, skipped"),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+    // Edited sweep: refused, for real and in a dry run, and the old run is left as it was.
+    write_sweep(2000);
+    for extra in [&[][..], &["--dry-run"][..]] {
+        let err = fails(sweep_cmd(extra));
+        assert!(
+            err.contains("pong__majority__s1") && err.contains("another config"),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::read(&probe).unwrap(), before);
 }

@@ -43,9 +43,10 @@ pub struct ImageSweepArgs {
     /// The sweep file.
     #[arg(long)]
     pub config: PathBuf,
-    /// Folder of the runs (one sub-folder each).
-    #[arg(long)]
-    pub out: PathBuf,
+    /// Folder of the runs (one sub-folder each; optional with `--dry-run`, which then lists
+    /// every run as to run).
+    #[arg(long, required_unless_present = "dry_run")]
+    pub out: Option<PathBuf>,
     /// List the runs (each config validated) without running anything.
     #[arg(long)]
     pub dry_run: bool,
@@ -152,7 +153,12 @@ pub fn run(command: ImagesCommand) -> anyhow::Result<()> {
             }
             let total = runs.len();
             for (i, run) in runs.iter().enumerate() {
-                let dir = args.out.join(&run.name);
+                let Some(out) = &args.out else {
+                    // --dry-run without --out (clap requires one or the other).
+                    println!("[{}/{total}] {}: to run", i + 1, run.name);
+                    continue;
+                };
+                let dir = out.join(&run.name);
                 if dir.join("eval.json").is_file() {
                     // Finished: skipped, but only if it is this sweep's run.
                     let saved = ImageRunConfig::load(&dir.join("config.toml"))

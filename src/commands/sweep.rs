@@ -71,11 +71,12 @@ pub struct SweepArgs {
     /// The sweep file.
     #[arg(long)]
     pub config: PathBuf,
-    /// Root directory: one run directory per expanded config.
-    #[arg(long)]
-    pub out: PathBuf,
+    /// Root directory: one run directory per expanded config (optional with `--dry-run`,
+    /// which then lists every run as to run).
+    #[arg(long, required_unless_present = "dry_run")]
+    pub out: Option<PathBuf>,
     /// Only write the job files (Slurm array script + one command per line) into this directory.
-    #[arg(long)]
+    #[arg(long, requires = "out")]
     pub emit_jobs: Option<PathBuf>,
     /// List the runs without running them.
     #[arg(long)]
@@ -195,6 +196,34 @@ fn shell_quote(path: &Path) -> String {
     format!("'{}'", path.to_string_lossy().replace('\'', "'\\''"))
 }
 
+/// Whether `dir` holds a finished run (its `probe.json`) of exactly `config`, as the sweep
+/// would run it now. A finished run of another config (the sweep's `[base]` or grid edited
+/// since) is an error, not a skip: its results would otherwise stand in the report for
+/// settings they were not made with.
+fn finished_run_of(dir: &Path, name: &str, config: &RunConfig) -> anyhow::Result<bool> {
+    if !dir.join("probe.json").is_file() {
+        return Ok(false);
+    }
+    let saved = RunConfig::load(&dir.join("config.toml")).with_context(|| {
+        format!(
+            "{} holds a finished run whose config cannot be read",
+            dir.display()
+        )
+    })?;
+    // Both sides through the same path: the run's config as `run_plan` writes it, read back.
+    let planned = RunPlan::new(RunConfig::from_toml(&config.to_toml(), name)?)?.config;
+    let expected = RunConfig::from_toml(&planned.to_toml(), name)?;
+    if saved != expected {
+        bail!(
+            "{} holds a finished run of another config (the sweep's [base] or grid changed \
+             since it ran; compare its config.toml with `dimua config show`): move it away or \
+             use another --out",
+            dir.display()
+        );
+    }
+    Ok(true)
+}
+
 /// Runs `dimua sweep`.
 pub fn run(args: SweepArgs) -> anyhow::Result<()> {
     let text = dimua_pipeline::config::read_config_text(&args.config)
@@ -212,25 +241,38 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
     if runs.is_empty() {
         bail!("the sweep expands to no run");
     }
-    if let Some(dir) = &args.emit_jobs {
-        return write_jobs(dir, &args.out, &runs);
+    if let (Some(dir), Some(out)) = (&args.emit_jobs, &args.out) {
+        return write_jobs(dir, out, &runs);
     }
-    let configs = args.out.join("configs");
-    if !args.dry_run {
-        std::fs::create_dir_all(&configs)
-            .with_context(|| format!("cannot create {}", configs.display()))?;
+    if args.dry_run {
+        let total = runs.len();
+        for (i, (name, config)) in runs.into_iter().enumerate() {
+            let done = match &args.out {
+                Some(out) => finished_run_of(&out.join(&name), &name, &config)?,
+                None => false,
+            };
+            if done {
+                println!("[{}/{total}] {name}: done, skipped", i + 1);
+                continue;
+            }
+            // Every run's plan is validated (method, architecture, memory, probe settings).
+            RunPlan::new(config).with_context(|| format!("sweep run {name}"))?;
+            println!("[{}/{total}] {name}: to run", i + 1);
+        }
+        return Ok(());
     }
+    let out = args
+        .out
+        .as_deref()
+        .context("--out is required (the runs' root directory)")?;
+    let configs = out.join("configs");
+    std::fs::create_dir_all(&configs)
+        .with_context(|| format!("cannot create {}", configs.display()))?;
     let total = runs.len();
     for (i, (name, config)) in runs.into_iter().enumerate() {
-        let dir = args.out.join(&name);
-        if dir.join("probe.json").is_file() {
+        let dir = out.join(&name);
+        if finished_run_of(&dir, &name, &config)? {
             println!("[{}/{total}] {name}: done, skipped", i + 1);
-            continue;
-        }
-        if args.dry_run {
-            // Every run's plan is validated (method, architecture, memory, probe settings).
-            RunPlan::new(config.clone()).with_context(|| format!("sweep run {name}"))?;
-            println!("[{}/{total}] {name}: to run", i + 1);
             continue;
         }
         println!("[{}/{total}] {name}", i + 1);
