@@ -1466,6 +1466,19 @@ fn the_atariari_baselines_run_end_to_end_and_report_in_the_papers_order() {
             _ => "loss/val_total",
         };
         assert!(metrics.contains(term), "{term} missing in {metrics}");
+        // Training lowers the validation loss, from the first epoch to the last (CPC starts
+        // at chance and needs hundreds of steps: tests/baseline_losses.rs fits it on a batch).
+        if method != "cpc" {
+            let val: Vec<f64> = metrics
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter_map(|v| v["loss/val_total"].as_f64())
+                .collect();
+            assert!(
+                val.len() >= 2 && val[val.len() - 1] < val[0],
+                "{method}: validation loss did not fall: {val:?}"
+            );
+        }
         // Only supervised exports label heads, scored beside its probes.
         assert_eq!(
             dir.join("heads.safetensors").exists(),
@@ -1769,15 +1782,24 @@ fn st_dim_on_a_pong_dataset(
 
 /// Bug: `dimua sweep --config configs/paper/<figure>.toml --dry-run`, the command issue
 /// "Every AtariARI method of the seed paper" names, failed with "--out required": a dry run
-/// writes nothing and needs no output folder. Each figure sweep lists its runs without one
-/// (games x methods x layouts x seeds of each file) and creates nothing.
+/// writes nothing and needs no output folder. Every paper sweep lists its runs without one
+/// and creates nothing.
 #[test]
 fn sweep_dry_run_needs_no_out() {
     let tmp = tempfile::tempdir().unwrap();
+    // games x methods x layouts x seeds of each file (19 games in Table 1 and Fig. 3, the
+    // six of Figs. 4 and 5).
     for (config, runs) in [
         ("fig3-units.toml", 19 * 2 * 5 * 5),
         ("fig4-heads.toml", 6 * 12 * 5),
         ("fig5-ablations.toml", 6 * 3 * 4 * 5),
+        ("table1-baselines.toml", 19 * 3 * 5),
+        ("table1-vae.toml", 19 * 5),
+        ("table1-cpc.toml", 19 * 5),
+        ("table1-st-dim.toml", 19 * 5),
+        ("table1-st-dim-star.toml", 19 * 5),
+        ("table1-dim-ua.toml", 19 * 5),
+        ("table1-supervised.toml", 19 * 5),
     ] {
         let out = ok(dimua()
             .current_dir(tmp.path())
@@ -1808,6 +1830,18 @@ fn sweep_dry_run_needs_no_out() {
             .unwrap(),
     );
     assert!(err.contains("--out"), "{err}");
+    // `config show` on a sweep file says what reads it instead of "unknown field `games`".
+    let err = fails(
+        dimua()
+            .args(["config", "show"])
+            .arg(root().join("configs/paper/fig4-heads.toml"))
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        err.contains("sweep file") && err.contains("--dry-run"),
+        "{err}"
+    );
 }
 
 /// Bug: `dimua sweep` skipped every run folder holding a `probe.json` as "done", even when the

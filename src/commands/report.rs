@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use dimua_probe::{ProbeResult, RunRecord};
+use dimua_probe::{MeanStd, ProbeResult, RunRecord};
 
 use dimua_pipeline::{write_atomic, RunConfig};
 
@@ -141,19 +141,22 @@ pub fn layout(config: &RunConfig) -> Option<(usize, usize)> {
     Some((config.heads.unwrap_or(dh), config.units.unwrap_or(du)))
 }
 
-/// F1 / accuracy against total hidden units per method (mean ± std over every run of that
-/// method and layout, all games pooled: the paper's Figures 3 to 5). A method run with
-/// several head counts gets one line per head count (`dim-ua (2 heads)`: Figure 4).
+/// F1 / accuracy against total hidden units per method, as the paper's Figures 3 to 5: each
+/// point's mean is the mean over games of each game's mean over seeds (as the table's Mean
+/// row), its std the std over seeds of each seed's mean over the games (only seeds run on
+/// every game of the point count; 0 without one). A method run with several head counts
+/// gets one line per head count (`dim-ua (2 heads)`: Figure 4).
 pub fn units_points(runs: &[FoundRun]) -> Vec<dimua_plot::UnitsPoint> {
-    let mut heads_of: std::collections::BTreeMap<&str, std::collections::BTreeSet<usize>> =
-        Default::default();
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut heads_of: BTreeMap<&str, BTreeSet<usize>> = Default::default();
     for r in runs {
         if let Some((h, _)) = layout(&r.config) {
             heads_of.entry(&r.config.method).or_default().insert(h);
         }
     }
-    let mut groups: std::collections::BTreeMap<(String, usize), Vec<(f64, f64)>> =
-        Default::default();
+    // (line, total units) -> game -> seed -> (F1, accuracy) values.
+    type Cell = BTreeMap<u64, Vec<(f64, f64)>>;
+    let mut groups: BTreeMap<(String, usize), BTreeMap<&str, Cell>> = Default::default();
     for r in runs {
         let Some((h, u)) = layout(&r.config) else {
             continue;
@@ -167,20 +170,42 @@ pub fn units_points(runs: &[FoundRun]) -> Vec<dimua_plot::UnitsPoint> {
             r.result.across_categories_f1,
             r.result.across_categories_acc,
         ) {
-            groups.entry((line, h * u)).or_default().push((f1, acc));
+            groups
+                .entry((line, h * u))
+                .or_default()
+                .entry(r.config.game.as_str())
+                .or_default()
+                .entry(r.config.seed)
+                .or_default()
+                .push((f1, acc));
         }
     }
-    let stats = |xs: &[f64]| {
-        let n = xs.len() as f64;
-        let mean = xs.iter().sum::<f64>() / n;
-        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
-        (mean, var.sqrt())
+    let mean = |xs: &[f64]| MeanStd::of(xs).map_or(0.0, |m| m.mean);
+    let summary = |games: &BTreeMap<&str, Cell>, pick: fn(&(f64, f64)) -> f64| {
+        let game_means: Vec<f64> = games
+            .values()
+            .map(|seeds| mean(&seeds.values().flatten().map(pick).collect::<Vec<_>>()))
+            .collect();
+        let all_seeds: BTreeSet<u64> = games.values().flat_map(|s| s.keys().copied()).collect();
+        let seed_means: Vec<f64> = all_seeds
+            .iter()
+            .filter(|seed| games.values().all(|s| s.contains_key(seed)))
+            .map(|seed| {
+                let per_game: Vec<f64> = games
+                    .values()
+                    .map(|s| mean(&s[seed].iter().map(pick).collect::<Vec<_>>()))
+                    .collect();
+                mean(&per_game)
+            })
+            .collect();
+        let std = MeanStd::of(&seed_means).and_then(|m| m.std).unwrap_or(0.0);
+        (mean(&game_means), std)
     };
     groups
         .into_iter()
-        .map(|((method, total_units), v)| {
-            let (f1_mean, f1_std) = stats(&v.iter().map(|x| x.0).collect::<Vec<_>>());
-            let (acc_mean, acc_std) = stats(&v.iter().map(|x| x.1).collect::<Vec<_>>());
+        .map(|((method, total_units), games)| {
+            let (f1_mean, f1_std) = summary(&games, |x| x.0);
+            let (acc_mean, acc_std) = summary(&games, |x| x.1);
             dimua_plot::UnitsPoint {
                 method,
                 total_units,
@@ -227,10 +252,8 @@ pub fn entropy_curves(runs: &[FoundRun]) -> Vec<dimua_plot::EntropyCurve> {
             let epochs = (0..longest)
                 .map(|e| {
                     let xs: Vec<f64> = runs.iter().filter_map(|s| s.get(e).copied()).collect();
-                    let n = xs.len() as f64;
-                    let mean = xs.iter().sum::<f64>() / n;
-                    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
-                    (e as f64, mean, var.sqrt())
+                    let m = MeanStd::of(&xs).expect("the longest run reaches every epoch");
+                    (e as f64, m.mean, m.std.unwrap_or(0.0))
                 })
                 .collect();
             dimua_plot::EntropyCurve {
@@ -360,4 +383,61 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(game: &str, seed: u64, units: usize, f1: f64) -> FoundRun {
+        let mut config = RunConfig {
+            game: game.into(),
+            seed,
+            units: Some(units),
+            heads: Some(4),
+            ..RunConfig::default()
+        };
+        config.method = "dim-ua".into();
+        let result = ProbeResult {
+            per_label: Default::default(),
+            per_category: Default::default(),
+            across_categories_f1: Some(f1),
+            across_categories_acc: Some(f1 + 0.1),
+            overall_f1: f1,
+            overall_acc: f1 + 0.1,
+            label_categories: Default::default(),
+            training: None,
+            n_test: None,
+        };
+        FoundRun {
+            dir: PathBuf::new(),
+            config,
+            result,
+            own_heads: None,
+        }
+    }
+
+    /// Bug: the units figures' ± was the std over every run of a layout, games pooled, so two
+    /// games 0.4 apart gave bars of ±0.2 while the seeds agreed to 0.01. The std is over seeds
+    /// of each seed's mean over the games (hand-computed below), as the Mean row's.
+    #[test]
+    fn units_figure_std_is_over_seeds_not_games() {
+        let runs = [
+            found("pong", 1, 64, 0.80),
+            found("pong", 2, 64, 0.82),
+            found("breakout", 1, 64, 0.40),
+            found("breakout", 2, 64, 0.42),
+            // A seed run on one game only: in the mean (through pong's mean), not in the std.
+            found("pong", 3, 64, 0.84),
+        ];
+        let points = units_points(&runs);
+        assert_eq!(points.len(), 1);
+        let p = &points[0];
+        assert_eq!((p.method.as_str(), p.total_units), ("dim-ua", 256));
+        // Game means: pong (0.80 + 0.82 + 0.84) / 3 = 0.82, breakout 0.41; mean 0.615.
+        assert!((p.f1_mean - 0.615).abs() < 1e-12, "{}", p.f1_mean);
+        // Seed means over both games: seed 1 0.60, seed 2 0.62: population std 0.01.
+        assert!((p.f1_std - 0.01).abs() < 1e-12, "{}", p.f1_std);
+        assert!((p.acc_mean - 0.715).abs() < 1e-12 && (p.acc_std - 0.01).abs() < 1e-12);
+    }
 }

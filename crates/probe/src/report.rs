@@ -36,7 +36,8 @@ pub struct MeanStd {
 }
 
 impl MeanStd {
-    fn of(xs: &[f64]) -> Option<Self> {
+    /// Mean and population standard deviation of `xs`; `None` when empty.
+    pub fn of(xs: &[f64]) -> Option<Self> {
         if xs.is_empty() {
             return None;
         }
